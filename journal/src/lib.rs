@@ -1,0 +1,1 @@
+//! Memory-mapped journal (being built).

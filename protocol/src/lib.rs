@@ -1,0 +1,1 @@
+//! Wire schema (being built).
