@@ -215,3 +215,86 @@ fn symbols_are_checked() {
 fn header_is_eight_bytes() {
     assert_eq!(size_of::<MessageHeader>(), 8);
 }
+
+/// `docs/protocol.md` carries the byte layout of every message, generated from the schema. When
+/// the schema changes, run `UPDATE_DOCS=1 cargo test -p protocol` and review the diff.
+#[test]
+fn docs_protocol_md_matches_the_schema() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/protocol.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/protocol.md exists");
+    let (begin, end) = ("<!-- layout:begin -->\n", "<!-- layout:end -->");
+    let start = doc.find(begin).expect("begin marker") + begin.len();
+    let stop = doc.find(end).expect("end marker");
+    let expected = render_layouts();
+    if doc[start..stop] != expected {
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            let updated = format!("{}{expected}{}", &doc[..start], &doc[stop..]);
+            std::fs::write(&path, updated).expect("write docs/protocol.md");
+        } else {
+            panic!("docs/protocol.md is stale: run UPDATE_DOCS=1 cargo test -p protocol");
+        }
+    }
+}
+
+fn render_layouts() -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (kind, layouts) in [("Commands", Command::LAYOUTS), ("Events", Event::LAYOUTS)] {
+        writeln!(out, "### {kind}\n").unwrap();
+        for (name, template_id, layout) in layouts {
+            let body: usize = layout.iter().map(|f| f.2).sum();
+            writeln!(out, "#### {name} (template {template_id}, body {body} bytes)\n").unwrap();
+            writeln!(out, "| offset | bytes | field | type |").unwrap();
+            writeln!(out, "|---:|---:|---|---|").unwrap();
+            let mut offset = HEADER_SIZE;
+            for (field, ty, size) in layout.iter().filter(|f| f.2 > 0) {
+                writeln!(out, "| {offset} | {size} | `{field}` | {} |", wire_type(ty, *size))
+                    .unwrap();
+                offset += size;
+            }
+            writeln!(out).unwrap();
+        }
+    }
+    render_enums(&mut out);
+    out
+}
+
+fn render_enums(out: &mut String) {
+    use crate::types::*;
+    use std::fmt::Write;
+    fn values<T: std::fmt::Debug + Copy>(all: &[T], code: impl Fn(T) -> u16) -> String {
+        all.iter().map(|&v| format!("{} = `{v:?}`", code(v))).collect::<Vec<_>>().join(", ")
+    }
+    writeln!(out, "### Enum values\n").unwrap();
+    writeln!(out, "| enum | values |").unwrap();
+    writeln!(out, "|---|---|").unwrap();
+    let rows = [
+        ("Side", values(Side::ALL, |v| v.to_u8().into())),
+        ("OrderType", values(OrderType::ALL, |v| v.to_u8().into())),
+        ("TimeInForce", values(TimeInForce::ALL, |v| v.to_u8().into())),
+        ("PostOnly", values(PostOnly::ALL, |v| v.to_u8().into())),
+        ("StpMode", values(StpMode::ALL, |v| v.to_u8().into())),
+        ("MassCancelScope", values(MassCancelScope::ALL, |v| v.to_u8().into())),
+        ("ExecType", values(ExecType::ALL, |v| v.to_u8().into())),
+        ("OrderStatus", values(OrderStatus::ALL, |v| v.to_u8().into())),
+        ("CancelRejectTo", values(CancelRejectTo::ALL, |v| v.to_u8().into())),
+        ("RejectReason (u16, 0 = none)", values(RejectReason::ALL, RejectReason::to_u16)),
+    ];
+    for (name, values) in rows {
+        writeln!(out, "| `{name}` | {values} |").unwrap();
+    }
+    writeln!(out).unwrap();
+}
+
+/// How a domain type appears on the wire.
+fn wire_type(ty: &str, size: usize) -> String {
+    match (ty, size) {
+        ("Price", 8) => "i64 LE (price units)".into(),
+        ("Origin", 16) => "session u32, account u32, request_id u64 (LE)".into(),
+        ("Symbol", 16) => "ASCII, NUL-padded".into(),
+        ("Option<RejectReason>", 2) => "u16 LE, 0 = none".into(),
+        ("zero", _) => "reserved, zero".into(),
+        (ty, 1) => format!("u8 enum `{ty}`"),
+        (ty, n) => format!("u{} LE `{ty}`", n * 8),
+    }
+}

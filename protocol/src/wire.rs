@@ -192,6 +192,15 @@ macro_rules! wire_message {
             pub const TEMPLATE_ID: u16 = $template;
             /// Bytes of body on the wire.
             pub const BODY_SIZE: usize = $size;
+            /// The body layout, in wire order: (field, domain type, bytes). Reserved bytes last.
+            pub const LAYOUT: &'static [(&'static str, &'static str, usize)] = &[
+                $((
+                    stringify!($field),
+                    stringify!($ty),
+                    size_of::<<$ty as $crate::wire::WireField>::Wire>(),
+                ),)+
+                ("reserved", "zero", $res),
+            ];
 
             #[allow(unreachable_pub, reason = "used by the message enums only")]
             pub(crate) fn to_wire(self) -> $wire {
@@ -295,6 +304,13 @@ macro_rules! message_enum {
                 };
                 Ok((message, used))
             }
+
+            /// Every message of this kind: (name, template id, body layout).
+            pub const LAYOUTS: &'static [(
+                &'static str,
+                u16,
+                &'static [(&'static str, &'static str, usize)],
+            )] = &[$((stringify!($variant), $ty::TEMPLATE_ID, $ty::LAYOUT),)+];
 
             /// Decodes exactly one message: trailing bytes are an error.
             pub fn decode(bytes: &[u8]) -> Result<Self, $crate::DecodeError> {

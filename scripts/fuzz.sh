@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Fuzzing with cargo-fuzz (libFuzzer). Needs a nightly toolchain.
+#   scripts/fuzz.sh smoke            every target briefly (CI): 20 s each by default
+#   scripts/fuzz.sh run TARGET [S]   one target for S seconds (default 1800)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+smoke_seconds="${FUZZ_SMOKE_SECONDS:-20}"
+
+ensure_cargo_fuzz() {
+    if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+        echo "fuzz: no nightly toolchain (rustup toolchain install nightly); cannot fuzz" >&2
+        return 1
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "fuzz: installing cargo-fuzz" >&2
+        cargo install cargo-fuzz --locked
+    fi
+}
+
+run_target() {
+    local target="$1" seconds="$2"
+    mkdir -p "fuzz/corpus/$target"
+    echo "fuzz: $target for ${seconds}s"
+    (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 2>&1 | tail -n 12)
+}
+
+case "${1:-smoke}" in
+    smoke)
+        if ! ensure_cargo_fuzz; then
+            echo "fuzz: SKIPPED the smoke run: no nightly toolchain on this machine" >&2
+            exit 0
+        fi
+        for target in $(cd fuzz && cargo fuzz list); do
+            run_target "$target" "$smoke_seconds"
+        done
+        ;;
+    run)
+        ensure_cargo_fuzz
+        run_target "${2:?target}" "${3:-1800}"
+        ;;
+    *)
+        echo "usage: scripts/fuzz.sh smoke | run TARGET [SECONDS]" >&2
+        exit 2
+        ;;
+esac
