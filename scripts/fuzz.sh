@@ -18,12 +18,15 @@ ensure_cargo_fuzz() {
     fi
 }
 
+# run_target TARGET SECONDS CORPUS_DIR: the checked-in corpus seeds the run; a smoke run writes
+# new inputs to a scratch directory so the tree stays clean, a campaign grows the corpus itself
+# (minimise it with `cargo fuzz cmin` before committing).
 run_target() {
-    local target="$1" seconds="$2"
-    mkdir -p "fuzz/corpus/$target"
+    local target="$1" seconds="$2" corpus="$3"
+    mkdir -p "fuzz/corpus/$target" "$corpus"
     echo "fuzz: $target for ${seconds}s"
-    (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
-        -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 2>&1 | tail -n 12)
+    (cd fuzz && cargo +nightly fuzz run "$target" "$corpus" "corpus/$target" -- \
+        -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 2>&1 | tail -n 6)
 }
 
 case "${1:-smoke}" in
@@ -32,13 +35,15 @@ case "${1:-smoke}" in
             echo "fuzz: SKIPPED the smoke run: no nightly toolchain on this machine" >&2
             exit 0
         fi
+        scratch="$(mktemp -d)"
+        trap 'rm -rf "$scratch"' EXIT
         for target in $(cd fuzz && cargo fuzz list); do
-            run_target "$target" "$smoke_seconds"
+            run_target "$target" "$smoke_seconds" "$scratch/$target"
         done
         ;;
     run)
         ensure_cargo_fuzz
-        run_target "${2:?target}" "${3:-1800}"
+        run_target "${2:?target}" "${3:-1800}" "$PWD/fuzz/corpus/${2}"
         ;;
     *)
         echo "usage: scripts/fuzz.sh smoke | run TARGET [SECONDS]" >&2
