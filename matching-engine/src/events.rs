@@ -1,0 +1,194 @@
+//! Event construction: execution reports from orders, rejects from commands, and the end-of-command
+//! market data (L2 level updates in a fixed order, then top of book where it changed).
+
+use protocol::{
+    BookLevel, ClientOrderId, Event, ExecType, ExecutionReport, NewOrder, OrderId, OrderStatus,
+    Price, Qty, RejectReason, RequestId, Side, TopOfBook, TradeId,
+};
+
+use crate::engine::{Ctx, Dirty, Engine};
+use crate::pool::{Order, OrderState};
+
+/// A fill to show on an execution report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fill {
+    pub(crate) price: Price,
+    pub(crate) qty: Qty,
+    pub(crate) trade_id: TradeId,
+}
+
+/// The status of an open order from its fields.
+pub(crate) fn open_status(order: &Order) -> OrderStatus {
+    match (order.state, order.cum.0) {
+        (OrderState::PendingStop, _) => OrderStatus::PendingTrigger,
+        (OrderState::Active, 0) => OrderStatus::New,
+        (OrderState::Active, _) if order.leaves.0 == 0 => OrderStatus::Filled,
+        (OrderState::Active, _) => OrderStatus::PartiallyFilled,
+    }
+}
+
+/// What an execution report says beyond the order's own fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Report {
+    pub(crate) exec_type: ExecType,
+    pub(crate) status: OrderStatus,
+    pub(crate) reason: Option<RejectReason>,
+    pub(crate) request_id: RequestId,
+    pub(crate) fill: Option<Fill>,
+    /// For cancels and replaces requested by the client: (new client id, original client id).
+    pub(crate) client_ids: Option<(ClientOrderId, ClientOrderId)>,
+}
+
+impl Report {
+    pub(crate) fn new(exec_type: ExecType, status: OrderStatus, request_id: RequestId) -> Self {
+        Self {
+            exec_type,
+            status,
+            reason: None,
+            request_id,
+            fill: None,
+            client_ids: None,
+        }
+    }
+
+    pub(crate) fn reason(mut self, reason: RejectReason) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+}
+
+pub(crate) fn execution_report(order: &Order, r: Report, ctx: Ctx) -> Event {
+    let (client_order_id, orig_client_order_id) = r
+        .client_ids
+        .unwrap_or((order.client_order_id, ClientOrderId(0)));
+    let fill = r.fill.unwrap_or(Fill {
+        price: Price(0),
+        qty: Qty(0),
+        trade_id: TradeId(0),
+    });
+    let closed = matches!(r.status, OrderStatus::Cancelled | OrderStatus::Expired);
+    Event::ExecutionReport(ExecutionReport {
+        order_id: order.id,
+        client_order_id,
+        orig_client_order_id,
+        request_id: r.request_id,
+        price: order.price,
+        order_qty: order.qty,
+        leaves_qty: if closed { Qty(0) } else { order.leaves },
+        cum_qty: order.cum,
+        last_price: fill.price,
+        last_qty: fill.qty,
+        trade_id: fill.trade_id,
+        timestamp: ctx.now,
+        session: order.session,
+        account: order.account,
+        instrument: order.instrument,
+        reason: r.reason,
+        exec_type: r.exec_type,
+        status: r.status,
+        side: order.side,
+        order_type: order.order_type,
+        time_in_force: order.tif,
+    })
+}
+
+/// The report for a new order refused before it got an id.
+pub(crate) fn reject_new(c: &NewOrder, reason: RejectReason, ctx: Ctx) -> Event {
+    Event::ExecutionReport(ExecutionReport {
+        order_id: OrderId(0),
+        client_order_id: c.client_order_id,
+        orig_client_order_id: ClientOrderId(0),
+        request_id: c.origin.request_id,
+        price: c.price,
+        order_qty: c.qty,
+        leaves_qty: Qty(0),
+        cum_qty: Qty(0),
+        last_price: Price(0),
+        last_qty: Qty(0),
+        trade_id: TradeId(0),
+        timestamp: ctx.now,
+        session: c.origin.session,
+        account: c.origin.account,
+        instrument: c.instrument,
+        reason: Some(reason),
+        exec_type: ExecType::Rejected,
+        status: OrderStatus::Rejected,
+        side: c.side,
+        order_type: c.order_type,
+        time_in_force: c.time_in_force,
+    })
+}
+
+impl Engine {
+    /// Records that a level changed in this command (once per level).
+    pub(crate) fn mark_dirty(&mut self, book: u32, side: Side, index: u32) {
+        let b = &mut self.books[book as usize];
+        if !b.side_mut(side).mark_dirty(index) {
+            return;
+        }
+        // Per instrument: bids best (highest) first, then asks best (lowest) first.
+        let (side_bit, order) = match side {
+            Side::Buy => (0u128, u128::from(u32::MAX - index)),
+            Side::Sell => (1u128, u128::from(index)),
+        };
+        let key = u128::from(b.instrument.id.0) << 64 | side_bit << 32 | order;
+        let level = b.side(side).level(index);
+        let before = (level.qty, level.count);
+        self.dirty.push(Dirty {
+            key,
+            book,
+            index,
+            side,
+            before,
+        });
+    }
+
+    /// Emits one `BookLevel` per level whose displayed quantity or order count differs from before
+    /// the command (a level touched but restored shows nothing), then `TopOfBook` per instrument whose best bid or
+    /// offer changed since last published. Instruments in id order.
+    pub(crate) fn flush_market_data(&mut self, out: &mut Vec<Event>) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        self.dirty.sort_unstable_by_key(|d| d.key);
+        for d in &self.dirty {
+            let book = &mut self.books[d.book as usize];
+            let price = book.instrument.price(d.index);
+            let side = book.side_mut(d.side);
+            side.clear_dirty(d.index);
+            let level = side.level(d.index);
+            if (level.qty, level.count) == d.before {
+                continue;
+            }
+            out.push(Event::BookLevel(BookLevel {
+                price,
+                qty: Qty(level.qty),
+                order_count: level.count,
+                flags: 0,
+                instrument: book.instrument.id,
+                side: d.side,
+            }));
+        }
+        let mut previous = u32::MAX;
+        for i in 0..self.dirty.len() {
+            let slot = self.dirty[i].book;
+            if slot == previous {
+                continue;
+            }
+            previous = slot;
+            let book = &mut self.books[slot as usize];
+            let tob = book.tob();
+            if tob != book.published {
+                book.published = tob;
+                out.push(Event::TopOfBook(TopOfBook {
+                    bid_price: tob.bid_price,
+                    bid_qty: tob.bid_qty,
+                    ask_price: tob.ask_price,
+                    ask_qty: tob.ask_qty,
+                    instrument: book.instrument.id,
+                }));
+            }
+        }
+        self.dirty.clear();
+    }
+}

@@ -1,0 +1,184 @@
+//! The matching loop: an active order takes liquidity from the opposite side, best price first and
+//! oldest first within a price, until it is filled, its limit stops crossing, the book is empty, or
+//! self-trade prevention stops it. Also the FOK pre-check, which walks the same path read-only.
+
+use protocol::{AccountId, Event, ExecType, Price, Qty, RequestId, Side, StpMode, Trade, TradeId};
+
+use crate::engine::{Ctx, Engine};
+use crate::events::{Fill, Report, execution_report, open_status};
+
+/// How matching left the incoming order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Remainder {
+    Filled,
+    /// Self-trade prevention cancels what is left.
+    StpCancelled,
+    /// Quantity left and nothing more to take.
+    Open,
+}
+
+/// Whether a resting level at `best` is within an incoming order's limit level.
+pub(crate) fn crosses(side: Side, limit: u32, best: u32) -> bool {
+    match side {
+        Side::Buy => best <= limit,
+        Side::Sell => best >= limit,
+    }
+}
+
+impl Engine {
+    pub(crate) fn match_order(
+        &mut self,
+        ctx: Ctx,
+        t: u32,
+        request_id: RequestId,
+        out: &mut Vec<Event>,
+    ) -> Remainder {
+        let taker = *self.pool.get(t);
+        let links = self.pool.links[t as usize];
+        let book = links.book as usize;
+        let limit = (!taker.is_market()).then(|| self.books[book].instrument.index(taker.price));
+        let stp = self.accounts.list[links.account as usize].limits.stp_mode;
+        let opposite = taker.side.opposite();
+        loop {
+            if self.pool.get(t).leaves.0 == 0 {
+                return Remainder::Filled;
+            }
+            let Some(best) = self.books[book].side(opposite).best() else {
+                return Remainder::Open;
+            };
+            if limit.is_some_and(|l| !crosses(taker.side, l, best)) {
+                return Remainder::Open;
+            }
+            let maker = self.books[book].side(opposite).level(best).head;
+            if stp != StpMode::Off && self.pool.get(maker).account == taker.account {
+                if self.self_trade(ctx, t, maker, stp, request_id, out) {
+                    continue;
+                }
+                return Remainder::StpCancelled;
+            }
+            self.fill(ctx, t, maker, best, request_id, out);
+        }
+    }
+
+    /// One trade between the incoming order `t` and the maker `m` at the head of level `index`.
+    fn fill(
+        &mut self,
+        ctx: Ctx,
+        t: u32,
+        m: u32,
+        index: u32,
+        request_id: RequestId,
+        out: &mut Vec<Event>,
+    ) {
+        let book = self.pool.links[t as usize].book;
+        let b = &self.books[book as usize];
+        let price = b.instrument.price(index);
+        let (taker, maker) = (*self.pool.get(t), *self.pool.get(m));
+        let qty = taker.leaves.min(maker.visible);
+        assert!(qty.0 > 0);
+        let trade_id = TradeId(self.counters.next_trade_id);
+        self.counters.next_trade_id += 1;
+        out.push(Event::Trade(Trade {
+            trade_id,
+            price,
+            qty,
+            maker_order_id: maker.id,
+            taker_order_id: taker.id,
+            timestamp: ctx.now,
+            maker_account: maker.account,
+            taker_account: taker.account,
+            instrument: taker.instrument,
+            aggressor_side: taker.side,
+        }));
+        let fill = Fill {
+            price,
+            qty,
+            trade_id,
+        };
+        self.mark_dirty(book, maker.side, index);
+        let maker = self.pool.modify(m, |o| {
+            o.leaves = Qty(o.leaves.0 - qty.0);
+            o.cum = Qty(o.cum.0 + qty.0);
+            o.visible = Qty(o.visible.0 - qty.0);
+            *o
+        });
+        let b = &mut self.books[book as usize];
+        b.side_mut(maker.side).reduce(index, qty);
+        b.last_trade = Some(price);
+        self.report_fill(ctx, m, fill, RequestId(0), out);
+        self.pool.modify(t, |o| {
+            o.leaves = Qty(o.leaves.0 - qty.0);
+            o.cum = Qty(o.cum.0 + qty.0);
+        });
+        self.report_fill(ctx, t, fill, request_id, out);
+        if maker.leaves.0 == 0 {
+            self.retire(m);
+        } else if maker.visible.0 == 0 {
+            self.refresh(m);
+        }
+    }
+
+    fn report_fill(
+        &self,
+        ctx: Ctx,
+        slot: u32,
+        fill: Fill,
+        request_id: RequestId,
+        out: &mut Vec<Event>,
+    ) {
+        let order = self.pool.get(slot);
+        let exec_type = if order.leaves.0 == 0 {
+            ExecType::Fill
+        } else {
+            ExecType::PartialFill
+        };
+        let mut r = Report::new(exec_type, open_status(order), request_id);
+        r.fill = Some(fill);
+        out.push(execution_report(order, r, ctx));
+    }
+
+    /// An iceberg whose shown slice is gone shows the next slice from the back of its level.
+    pub(crate) fn refresh(&mut self, slot: u32) {
+        self.unrest(slot);
+        self.rest(slot);
+    }
+
+    /// The quantity an FOK order would trade at arrival, stopping early once `qty` is reached.
+    ///
+    /// Hidden iceberg quantity counts (it refreshes within the level), except in a level where
+    /// self-trade prevention would stop the order: there only the shown quantity ahead of the
+    /// first own order counts, and the walk ends. With `CancelResting`, own orders are skipped.
+    pub(crate) fn fok_available(
+        &self,
+        book: u32,
+        side: Side,
+        limit: Option<Price>,
+        account: AccountId,
+        stp: StpMode,
+        qty: Qty,
+    ) -> Qty {
+        let b = &self.books[book as usize];
+        let limit = limit.map(|p| b.instrument.index(p));
+        let opposite = b.side(side.opposite());
+        let mut available = 0u64;
+        for index in opposite.levels_best_first() {
+            if limit.is_some_and(|l| !crosses(side, l, index)) || available >= qty.0 {
+                break;
+            }
+            let (mut shown, mut total) = (0u64, 0u64);
+            for s in opposite.queue(&self.pool, index) {
+                let o = self.pool.get(s);
+                if stp != StpMode::Off && o.account == account {
+                    if stp == StpMode::CancelResting {
+                        continue;
+                    }
+                    return Qty(available + shown);
+                }
+                shown += o.visible.0;
+                total += o.leaves.0;
+            }
+            available += total;
+        }
+        Qty(available)
+    }
+}

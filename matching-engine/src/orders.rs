@@ -1,0 +1,334 @@
+//! New orders: admission (validation, duplicate ids, post-only, risk, capacity, FOK), then entry:
+//! the acknowledgement, matching, and resting or cancelling the remainder.
+
+use protocol::{
+    ExecType, NewOrder, OrderId, OrderStatus, OrderType, PostOnly, Price, Qty, RejectReason,
+    RequestId, Side, TimeInForce, TimestampNs,
+};
+
+use crate::book::stop_key;
+use crate::engine::{Ctx, Engine};
+use crate::events::{Report, execution_report, reject_new};
+use crate::pool::{Order, OrderState};
+use crate::risk::{Limits, RiskCheck};
+use crate::table::ClientKey;
+use crate::validate::{check_new_order, is_immediate, is_stop};
+
+/// What admission found: the book, and the price the order enters with (post-only may reprice).
+#[derive(Debug, Clone, Copy)]
+struct Admitted {
+    book: u32,
+    price: Price,
+}
+
+impl Engine {
+    pub(crate) fn new_order(&mut self, ctx: Ctx, c: &NewOrder, out: &mut Vec<protocol::Event>) {
+        match self.admit(ctx, c) {
+            Ok(admitted) => match self.accounts.get_or_insert(c.origin.account) {
+                Some(account) => self.enter(ctx, c, admitted, account, out),
+                None => out.push(reject_new(c, RejectReason::CapacityExceeded, ctx)),
+            },
+            Err(reason) => out.push(reject_new(c, reason, ctx)),
+        }
+    }
+
+    fn admit(&self, ctx: Ctx, c: &NewOrder) -> Result<Admitted, RejectReason> {
+        let book = self
+            .book_slot(c.instrument)
+            .ok_or(RejectReason::UnknownInstrument)?;
+        let b = &self.books[book as usize];
+        check_new_order(&b.instrument, c, ctx.now)?;
+        let key = ClientKey {
+            session: c.origin.session.0,
+            client_order_id: c.client_order_id.0,
+        };
+        if self.client_ids.get(key).is_some() {
+            return Err(RejectReason::DuplicateClientOrderId);
+        }
+        let mut price = c.price;
+        if c.post_only != PostOnly::Off {
+            price = self.post_only_price(book, c.side, price, c.post_only)?;
+        }
+        let (limits, open_orders) =
+            self.accounts
+                .get(c.origin.account)
+                .map_or((Limits::NONE, 0), |slot| {
+                    let a = &self.accounts.list[slot as usize];
+                    (a.limits, a.open_orders)
+                });
+        let account = crate::risk::Account {
+            id: c.origin.account,
+            limits,
+            open_orders,
+        };
+        account.check(&RiskCheck {
+            qty: c.qty,
+            notional_price: match c.order_type {
+                OrderType::Limit | OrderType::StopLimit => price,
+                OrderType::Stop => c.stop_price,
+                OrderType::Market => b.reference_price(),
+            },
+            band_price: match c.order_type {
+                OrderType::Limit | OrderType::StopLimit => Some(price),
+                OrderType::Stop => Some(c.stop_price),
+                OrderType::Market => None,
+            },
+            reference: b.reference_price(),
+            opens: !is_immediate(c.order_type, c.time_in_force),
+        })?;
+        if self.pool.is_full() {
+            return Err(RejectReason::CapacityExceeded);
+        }
+        if c.time_in_force == TimeInForce::Fok {
+            let limit = (c.order_type == OrderType::Limit).then_some(price);
+            let available = self.fok_available(
+                book,
+                c.side,
+                limit,
+                c.origin.account,
+                limits.stp_mode,
+                c.qty,
+            );
+            if available < c.qty {
+                return Err(RejectReason::FokNotFillable);
+            }
+        }
+        Ok(Admitted { book, price })
+    }
+
+    /// The price a post-only order may rest at: unchanged when it doesn't cross, one tick behind
+    /// the opposite best when repricing, else refused.
+    pub(crate) fn post_only_price(
+        &self,
+        book: u32,
+        side: Side,
+        price: Price,
+        mode: PostOnly,
+    ) -> Result<Price, RejectReason> {
+        let b = &self.books[book as usize];
+        let Some(best) = b.side(side.opposite()).best() else {
+            return Ok(price);
+        };
+        let index = b.instrument.index(price);
+        let crosses = match side {
+            Side::Buy => index >= best,
+            Side::Sell => index <= best,
+        };
+        if !crosses {
+            return Ok(price);
+        }
+        let behind = match side {
+            Side::Buy => best.checked_sub(1),
+            Side::Sell => best
+                .checked_add(1)
+                .filter(|&i| i <= b.instrument.index(b.instrument.max_price)),
+        };
+        match (mode, behind) {
+            (PostOnly::Reprice, Some(i)) => Ok(b.instrument.price(i)),
+            _ => Err(RejectReason::PostOnlyWouldTake),
+        }
+    }
+
+    fn enter(
+        &mut self,
+        ctx: Ctx,
+        c: &NewOrder,
+        a: Admitted,
+        account: u32,
+        out: &mut Vec<protocol::Event>,
+    ) {
+        let id = OrderId(self.counters.next_order_id);
+        self.counters.next_order_id += 1;
+        let stop = is_stop(c.order_type);
+        let immediate = is_immediate(c.order_type, c.time_in_force);
+        let order = Order {
+            id,
+            client_order_id: c.client_order_id,
+            session: c.origin.session,
+            account: c.origin.account,
+            instrument: c.instrument,
+            side: c.side,
+            order_type: c.order_type,
+            tif: c.time_in_force,
+            post_only: c.post_only,
+            state: if stop {
+                OrderState::PendingStop
+            } else {
+                OrderState::Active
+            },
+            price: if matches!(c.order_type, OrderType::Limit | OrderType::StopLimit) {
+                a.price
+            } else {
+                Price(0)
+            },
+            stop_price: if stop { c.stop_price } else { Price(0) },
+            qty: c.qty,
+            leaves: c.qty,
+            cum: Qty(0),
+            display_qty: c.display_qty,
+            visible: Qty(0),
+            expire_time: if c.time_in_force == TimeInForce::Gtd && !immediate {
+                c.expire_time
+            } else {
+                TimestampNs(0)
+            },
+            priority: 0,
+        };
+        let slot = self.insert_order(order, a.book, account);
+        let status = if stop {
+            OrderStatus::PendingTrigger
+        } else {
+            OrderStatus::New
+        };
+        out.push(execution_report(
+            self.pool.get(slot),
+            Report::new(ExecType::New, status, ctx.request_id),
+            ctx,
+        ));
+        if stop {
+            let key = stop_key(c.side, c.stop_price, id.0);
+            self.books[a.book as usize]
+                .stops_mut(c.side)
+                .push(&mut self.pool, key, slot);
+        } else {
+            self.take_and_rest(ctx, slot, ctx.request_id, out);
+        }
+        self.run_stops(ctx, a.book, out);
+    }
+
+    /// Registers an order in the pool and every index.
+    pub(crate) fn insert_order(&mut self, order: Order, book: u32, account: u32) -> u32 {
+        let slot = self.pool.insert(order, book, account);
+        self.order_ids.insert(order.id.0, slot);
+        let key = ClientKey {
+            session: order.session.0,
+            client_order_id: order.client_order_id.0,
+        };
+        self.client_ids.insert(key, slot);
+        self.accounts.list[account as usize].open_orders += 1;
+        if order.expire_time.0 != 0 {
+            let key = u128::from(order.expire_time.0) << 64 | u128::from(order.id.0);
+            self.expiries.push(&mut self.pool, key, slot);
+        }
+        slot
+    }
+
+    /// Matches an active order, then rests its remainder or cancels it (market, IOC, FOK, STP).
+    pub(crate) fn take_and_rest(
+        &mut self,
+        ctx: Ctx,
+        slot: u32,
+        request_id: RequestId,
+        out: &mut Vec<protocol::Event>,
+    ) {
+        let remainder = self.match_order(ctx, slot, request_id, out);
+        let order = *self.pool.get(slot);
+        let cancel = |reason: Option<RejectReason>| {
+            let mut r = Report::new(ExecType::Cancelled, OrderStatus::Cancelled, request_id);
+            r.reason = reason;
+            execution_report(&order, r, ctx)
+        };
+        match remainder {
+            crate::matching::Remainder::Filled => {}
+            crate::matching::Remainder::StpCancelled => {
+                out.push(cancel(Some(RejectReason::SelfTradePrevented)));
+            }
+            crate::matching::Remainder::Open if order.is_market() => {
+                out.push(cancel(Some(RejectReason::NoLiquidity)));
+            }
+            crate::matching::Remainder::Open if is_immediate(order.order_type, order.tif) => {
+                out.push(cancel(None));
+            }
+            crate::matching::Remainder::Open => {
+                self.rest(slot);
+                return;
+            }
+        }
+        self.retire(slot);
+    }
+
+    /// Puts an active order at the back of its price level with a fresh priority stamp.
+    pub(crate) fn rest(&mut self, slot: u32) {
+        let priority = self.counters.next_priority;
+        self.counters.next_priority += 1;
+        let order = self.pool.modify(slot, |o| {
+            o.visible = if o.display_qty.0 == 0 {
+                o.leaves
+            } else {
+                o.display_qty.min(o.leaves)
+            };
+            o.priority = priority;
+            *o
+        });
+        assert!(order.state == OrderState::Active && order.leaves.0 > 0 && !order.is_market());
+        let book = self.pool.links[slot as usize].book;
+        let index = self.books[book as usize].instrument.index(order.price);
+        self.mark_dirty(book, order.side, index);
+        self.books[book as usize].side_mut(order.side).push_back(
+            &mut self.pool,
+            index,
+            slot,
+            order.visible,
+        );
+        self.pool.links[slot as usize].resting = true;
+    }
+
+    /// Takes a resting order out of its level (its queue position is lost).
+    pub(crate) fn unrest(&mut self, slot: u32) {
+        let order = *self.pool.get(slot);
+        let links = &mut self.pool.links[slot as usize];
+        assert!(links.resting);
+        links.resting = false;
+        let book = links.book;
+        let index = self.books[book as usize].instrument.index(order.price);
+        self.mark_dirty(book, order.side, index);
+        self.books[book as usize].side_mut(order.side).unlink(
+            &mut self.pool,
+            index,
+            slot,
+            order.visible,
+        );
+    }
+
+    /// Removes an order that is no longer open from every index and frees its slot.
+    pub(crate) fn retire(&mut self, slot: u32) -> Order {
+        if self.pool.links[slot as usize].resting {
+            self.unrest(slot);
+        }
+        let links = self.pool.links[slot as usize];
+        let order = *self.pool.get(slot);
+        if links.expiry_pos != crate::pool::NONE {
+            self.expiries.remove(&mut self.pool, slot);
+        }
+        if links.stop_pos != crate::pool::NONE {
+            self.books[links.book as usize]
+                .stops_mut(order.side)
+                .remove(&mut self.pool, slot);
+        }
+        self.order_ids
+            .remove(order.id.0)
+            .expect("open orders are indexed by id");
+        let key = ClientKey {
+            session: order.session.0,
+            client_order_id: order.client_order_id.0,
+        };
+        self.client_ids
+            .remove(key)
+            .expect("open orders are indexed by client id");
+        self.accounts.list[links.account as usize].open_orders -= 1;
+        self.pool.remove(slot);
+        order
+    }
+
+    /// Reports and retires an order (cancel, expiry): the report shows the order as it was.
+    pub(crate) fn close(
+        &mut self,
+        ctx: Ctx,
+        slot: u32,
+        report: Report,
+        out: &mut Vec<protocol::Event>,
+    ) {
+        out.push(execution_report(self.pool.get(slot), report, ctx));
+        self.retire(slot);
+    }
+}

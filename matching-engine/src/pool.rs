@@ -1,0 +1,225 @@
+//! The order slab: every open order lives in a preallocated slot. Slots are an internal detail
+//! (never observable); orders are named by [`OrderId`] outside.
+//!
+//! Mutation goes through [`OrderPool::modify`], which keeps the incremental state hash exact: each
+//! order's contribution is hashed from its fields (priority stamp included), and the pool keeps the
+//! wrapping sum of the contributions of its live orders.
+
+use protocol::{
+    AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, PostOnly, Price, Qty, SessionId,
+    Side, TimeInForce, TimestampNs,
+};
+
+use crate::hash::Hasher128;
+
+/// "No slot" in links and heap positions.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// Where an open order is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OrderState {
+    /// In its book (or the incoming order being matched).
+    Active = 1,
+    /// A stop order waiting for its trigger.
+    PendingStop = 2,
+}
+
+/// An open order: every field here is logical state and part of the state hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Order {
+    pub(crate) id: OrderId,
+    pub(crate) client_order_id: ClientOrderId,
+    pub(crate) session: SessionId,
+    pub(crate) account: AccountId,
+    pub(crate) instrument: InstrumentId,
+    pub(crate) side: Side,
+    /// As entered: a triggered stop keeps `Stop` / `StopLimit` in its reports.
+    pub(crate) order_type: OrderType,
+    pub(crate) tif: TimeInForce,
+    pub(crate) post_only: PostOnly,
+    pub(crate) state: OrderState,
+    /// Limit price; zero for market and stop (market) orders.
+    pub(crate) price: Price,
+    pub(crate) stop_price: Price,
+    /// Total quantity: always `cum + leaves` while the order is open.
+    pub(crate) qty: Qty,
+    pub(crate) leaves: Qty,
+    pub(crate) cum: Qty,
+    /// Iceberg peak size; zero shows the whole order.
+    pub(crate) display_qty: Qty,
+    /// Quantity shown in the book now (`leaves` for non-icebergs).
+    pub(crate) visible: Qty,
+    pub(crate) expire_time: TimestampNs,
+    /// Queue position: strictly increasing along every price level's queue.
+    pub(crate) priority: u64,
+}
+
+impl Order {
+    /// Takes liquidity as a market order (no limit price).
+    pub(crate) fn is_market(&self) -> bool {
+        matches!(self.order_type, OrderType::Market | OrderType::Stop)
+    }
+
+    pub(crate) fn hash(&self) -> u128 {
+        let flags = u64::from(self.side.to_u8())
+            | u64::from(self.order_type.to_u8()) << 8
+            | u64::from(self.tif.to_u8()) << 16
+            | u64::from(self.post_only.to_u8()) << 24
+            | (self.state as u64) << 32;
+        let mut h = Hasher128::new(0x006f_7264_6572);
+        h.word(self.id.0)
+            .word(self.client_order_id.0)
+            .word(u64::from(self.session.0) | u64::from(self.account.0) << 32)
+            .word(u64::from(self.instrument.0))
+            .word(flags)
+            .word(self.price.0.cast_unsigned())
+            .word(self.stop_price.0.cast_unsigned())
+            .word(self.qty.0)
+            .word(self.leaves.0)
+            .word(self.cum.0)
+            .word(self.display_qty.0)
+            .word(self.visible.0)
+            .word(self.expire_time.0)
+            .word(self.priority);
+        h.finish()
+    }
+}
+
+/// Derived, unhashed per-slot data: queue links, heap positions and owner slots.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Links {
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+    pub(crate) expiry_pos: u32,
+    pub(crate) stop_pos: u32,
+    pub(crate) book: u32,
+    pub(crate) account: u32,
+    /// In a price level's queue.
+    pub(crate) resting: bool,
+}
+
+impl Links {
+    const EMPTY: Self = Self {
+        prev: NONE,
+        next: NONE,
+        expiry_pos: NONE,
+        stop_pos: NONE,
+        book: NONE,
+        account: NONE,
+        resting: false,
+    };
+}
+
+#[derive(Debug)]
+pub(crate) struct OrderPool {
+    orders: Vec<Order>,
+    hashes: Vec<u128>,
+    pub(crate) links: Vec<Links>,
+    live: Vec<bool>,
+    free: Vec<u32>,
+    len: u32,
+    capacity: u32,
+    hash_sum: u128,
+}
+
+impl OrderPool {
+    pub(crate) fn new(capacity: u32) -> Self {
+        let n = capacity as usize;
+        Self {
+            orders: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n),
+            links: Vec::with_capacity(n),
+            live: Vec::with_capacity(n),
+            free: Vec::with_capacity(n),
+            len: 0,
+            capacity,
+            hash_sum: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.len == self.capacity
+    }
+
+    /// The wrapping sum of every live order's hash.
+    pub(crate) fn hash_sum(&self) -> u128 {
+        self.hash_sum
+    }
+
+    /// Stores an order in a free slot. The caller checks `is_full` first.
+    pub(crate) fn insert(&mut self, order: Order, book: u32, account: u32) -> u32 {
+        assert!(!self.is_full(), "pool capacity is checked by the caller");
+        let h = order.hash();
+        let links = Links {
+            book,
+            account,
+            ..Links::EMPTY
+        };
+        let slot = if let Some(slot) = self.free.pop() {
+            let i = slot as usize;
+            self.orders[i] = order;
+            self.hashes[i] = h;
+            self.links[i] = links;
+            self.live[i] = true;
+            slot
+        } else {
+            let slot = u32::try_from(self.orders.len()).expect("capacity fits u32");
+            self.orders.push(order);
+            self.hashes.push(h);
+            self.links.push(links);
+            self.live.push(true);
+            slot
+        };
+        self.len += 1;
+        self.hash_sum = self.hash_sum.wrapping_add(h);
+        slot
+    }
+
+    pub(crate) fn remove(&mut self, slot: u32) -> Order {
+        let i = slot as usize;
+        assert!(self.live[i], "removing a free slot");
+        let l = &self.links[i];
+        assert!(!l.resting && l.expiry_pos == NONE && l.stop_pos == NONE);
+        self.live[i] = false;
+        self.len -= 1;
+        self.hash_sum = self.hash_sum.wrapping_sub(self.hashes[i]);
+        self.free.push(slot);
+        self.orders[i]
+    }
+
+    pub(crate) fn get(&self, slot: u32) -> &Order {
+        let i = slot as usize;
+        assert!(self.live[i]);
+        &self.orders[i]
+    }
+
+    /// Changes an order's fields, keeping the pool's hash sum exact.
+    pub(crate) fn modify<R>(&mut self, slot: u32, f: impl FnOnce(&mut Order) -> R) -> R {
+        let i = slot as usize;
+        assert!(self.live[i]);
+        let result = f(&mut self.orders[i]);
+        let h = self.orders[i].hash();
+        self.hash_sum = self.hash_sum.wrapping_sub(self.hashes[i]).wrapping_add(h);
+        self.hashes[i] = h;
+        result
+    }
+
+    /// Live slots in slot order (internal use: callers sort by order id before anything is seen).
+    pub(crate) fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.live
+            .iter()
+            .enumerate()
+            .filter(|(_, live)| **live)
+            .map(|(i, _)| u32::try_from(i).expect("slots fit u32"))
+    }
+
+    /// The sum recomputed from scratch, for tests of the incremental bookkeeping.
+    pub(crate) fn hash_sum_recomputed(&self) -> u128 {
+        self.live_slots()
+            .fold(0u128, |sum, s| sum.wrapping_add(self.get(s).hash()))
+    }
+}

@@ -1,0 +1,90 @@
+//! Self-trade prevention: what happens when the incoming order meets a resting order of its own
+//! account, by the account's mode.
+
+use protocol::{Event, ExecType, OrderStatus, Qty, RejectReason, RequestId, StpMode};
+
+use crate::engine::{Ctx, Engine};
+use crate::events::{Report, execution_report, open_status};
+
+impl Engine {
+    /// Applies the mode to taker `t` meeting maker `m`; true when matching continues.
+    pub(crate) fn self_trade(
+        &mut self,
+        ctx: Ctx,
+        t: u32,
+        m: u32,
+        mode: StpMode,
+        request_id: RequestId,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        match mode {
+            StpMode::Off => unreachable!("matching only calls STP when a mode is set"),
+            StpMode::CancelResting => {
+                self.cancel_for_stp(ctx, m, out);
+                true
+            }
+            StpMode::CancelIncoming => false,
+            StpMode::CancelBoth => {
+                self.cancel_for_stp(ctx, m, out);
+                false
+            }
+            StpMode::Decrement => self.decrement(ctx, t, m, request_id, out),
+        }
+    }
+
+    fn cancel_for_stp(&mut self, ctx: Ctx, slot: u32, out: &mut Vec<Event>) {
+        let report = Report::new(ExecType::Cancelled, OrderStatus::Cancelled, RequestId(0))
+            .reason(RejectReason::SelfTradePrevented);
+        self.close(ctx, slot, report, out);
+    }
+
+    /// Both orders lose the smaller of the taker's leaves and the maker's shown quantity, with
+    /// no trade. An order left with nothing is cancelled; otherwise it is restated.
+    fn decrement(
+        &mut self,
+        ctx: Ctx,
+        t: u32,
+        m: u32,
+        request_id: RequestId,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        let qty = self.pool.get(t).leaves.min(self.pool.get(m).visible);
+        let book = self.pool.links[m as usize].book;
+        let resting = *self.pool.get(m);
+        let index = self.books[book as usize].instrument.index(resting.price);
+        self.mark_dirty(book, resting.side, index);
+        let shrink = |o: &mut crate::pool::Order| {
+            o.qty = Qty(o.qty.0 - qty.0);
+            o.leaves = Qty(o.leaves.0 - qty.0);
+        };
+        let maker = self.pool.modify(m, |o| {
+            shrink(o);
+            o.visible = Qty(o.visible.0 - qty.0);
+            *o
+        });
+        self.books[book as usize]
+            .side_mut(maker.side)
+            .reduce(index, qty);
+        if maker.leaves.0 == 0 {
+            self.cancel_for_stp(ctx, m, out);
+        } else {
+            let r = Report::new(ExecType::Restated, open_status(&maker), RequestId(0))
+                .reason(RejectReason::SelfTradePrevented);
+            out.push(execution_report(&maker, r, ctx));
+            if maker.visible.0 == 0 {
+                self.refresh(m);
+            }
+        }
+        let taker = self.pool.modify(t, |o| {
+            shrink(o);
+            *o
+        });
+        if taker.leaves.0 == 0 {
+            return false;
+        }
+        let r = Report::new(ExecType::Restated, open_status(&taker), request_id)
+            .reason(RejectReason::SelfTradePrevented);
+        out.push(execution_report(&taker, r, ctx));
+        true
+    }
+}

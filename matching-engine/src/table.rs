@@ -1,0 +1,157 @@
+//! A fixed-capacity open-addressing map from small keys to `u32` slots: linear probing with
+//! backward-shift deletion, so there are no tombstones and lookups stay short. It never grows and
+//! is never iterated, so its layout can't leak into anything observable.
+
+use crate::hash::mix64;
+
+/// A key that hashes itself deterministically.
+pub(crate) trait Key: Copy + Eq + Default {
+    fn hash64(self) -> u64;
+}
+
+impl Key for u64 {
+    fn hash64(self) -> u64 {
+        mix64(self)
+    }
+}
+
+impl Key for u32 {
+    fn hash64(self) -> u64 {
+        mix64(u64::from(self))
+    }
+}
+
+/// A session's client order id: unique among the session's open orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ClientKey {
+    pub(crate) session: u32,
+    pub(crate) client_order_id: u64,
+}
+
+impl Key for ClientKey {
+    fn hash64(self) -> u64 {
+        mix64(self.client_order_id ^ mix64(u64::from(self.session)))
+    }
+}
+
+const EMPTY: u32 = u32::MAX;
+
+#[derive(Debug)]
+pub(crate) struct Table<K: Key> {
+    keys: Vec<K>,
+    values: Vec<u32>,
+    mask: usize,
+    len: usize,
+    capacity: usize,
+}
+
+impl<K: Key> Table<K> {
+    /// A table holding up to `capacity` entries at a load factor of at most one half.
+    pub(crate) fn new(capacity: u32) -> Self {
+        let capacity = capacity as usize;
+        let buckets = (capacity * 2).next_power_of_two().max(8);
+        Self {
+            keys: vec![K::default(); buckets],
+            values: vec![EMPTY; buckets],
+            mask: buckets - 1,
+            len: 0,
+            capacity,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn home(&self, key: K) -> usize {
+        // Truncation is the point: the low bits pick the bucket.
+        #[allow(clippy::cast_possible_truncation)]
+        let h = key.hash64() as usize;
+        h & self.mask
+    }
+
+    fn find(&self, key: K) -> Option<usize> {
+        let mut i = self.home(key);
+        loop {
+            if self.values[i] == EMPTY {
+                return None;
+            }
+            if self.keys[i] == key {
+                return Some(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    pub(crate) fn get(&self, key: K) -> Option<u32> {
+        self.find(key).map(|i| self.values[i])
+    }
+
+    /// Inserts a new key. The caller checks capacity and absence first.
+    pub(crate) fn insert(&mut self, key: K, value: u32) {
+        assert!(value != EMPTY);
+        assert!(
+            self.len < self.capacity,
+            "table capacity is checked by the caller"
+        );
+        let mut i = self.home(key);
+        while self.values[i] != EMPTY {
+            assert!(self.keys[i] != key, "table keys are unique");
+            i = (i + 1) & self.mask;
+        }
+        self.keys[i] = key;
+        self.values[i] = value;
+        self.len += 1;
+    }
+
+    pub(crate) fn remove(&mut self, key: K) -> Option<u32> {
+        let mut hole = self.find(key)?;
+        let value = self.values[hole];
+        self.len -= 1;
+        // Backward shift: pull later entries of the probe run into the hole.
+        let mut i = (hole + 1) & self.mask;
+        while self.values[i] != EMPTY {
+            let home = self.home(self.keys[i]);
+            let distance_i = i.wrapping_sub(home) & self.mask;
+            let distance_hole = hole.wrapping_sub(home) & self.mask;
+            if distance_hole <= distance_i {
+                self.keys[hole] = self.keys[i];
+                self.values[hole] = self.values[i];
+                hole = i;
+            }
+            i = (i + 1) & self.mask;
+        }
+        self.values[hole] = EMPTY;
+        self.keys[hole] = K::default();
+        Some(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    proptest! {
+        #[test]
+        fn behaves_like_a_map(ops in proptest::collection::vec((0u64..64, any::<bool>()), 0..400)) {
+            let mut table = Table::<u64>::new(64);
+            let mut model = BTreeMap::new();
+            for (n, (key, insert)) in ops.into_iter().enumerate() {
+                let value = u32::try_from(n).unwrap();
+                if insert && !model.contains_key(&key) {
+                    table.insert(key, value);
+                    model.insert(key, value);
+                } else {
+                    prop_assert_eq!(table.remove(key), model.remove(&key));
+                }
+                prop_assert_eq!(table.len(), model.len());
+                for k in 0..64 {
+                    prop_assert_eq!(table.get(k), model.get(&k).copied());
+                }
+            }
+        }
+    }
+}
