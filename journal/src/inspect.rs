@@ -1,0 +1,362 @@
+//! Whole-journal verification and summaries for the `lockstep journal` command.
+
+use std::thread;
+
+use crate::error::{CorruptError, CorruptReason, ReadError, read_io};
+use crate::format::{
+    META_COMMITTED_SEQ_OFFSET, META_DURABLE_SEQ_OFFSET, SEGMENT_HEADER_SIZE, best_checkpoint,
+    meta_header_valid,
+};
+use crate::reader::RecordRef;
+use crate::scan::{Link, SegmentStart, Stop, check_segment_start, scan_segment};
+use crate::storage::Storage;
+
+/// One segment file, as verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentSummary {
+    /// Path or name of the file.
+    pub file: String,
+    /// Position of the segment in the log (0 for the first).
+    pub index: u64,
+    /// First sequence number (from the file name and header).
+    pub first_seq: u64,
+    /// Last valid record's sequence number (`first_seq - 1` when empty).
+    pub last_seq: u64,
+    /// Records in the segment.
+    pub records: u64,
+    /// Bytes used: header plus records.
+    pub bytes_used: u64,
+    /// Preallocated file size.
+    pub bytes_allocated: u64,
+    /// Smallest and largest record timestamps.
+    pub timestamp_range_ns: Option<(u64, u64)>,
+}
+
+/// A journal directory, as verified.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inspection {
+    /// Segments up to the first problem, in log order.
+    pub segments: Vec<SegmentSummary>,
+    /// Records verified.
+    pub records: u64,
+    /// First and last sequence numbers verified.
+    pub seq_range: Option<(u64, u64)>,
+    /// Smallest and largest record timestamps.
+    pub timestamp_range_ns: Option<(u64, u64)>,
+    /// Bytes used by headers and records, over all segments.
+    pub bytes_used: u64,
+    /// Bytes allocated to segment files.
+    pub bytes_allocated: u64,
+    /// The writer's published committed and durable sequence numbers and the checkpoint's
+    /// (`None` without a valid metadata file).
+    pub committed_seq: Option<u64>,
+    /// See `committed_seq`.
+    pub durable_seq: Option<u64>,
+    /// See `committed_seq`.
+    pub checkpoint_seq: Option<u64>,
+    /// The first problem found, if any.
+    pub problem: Option<CorruptError>,
+}
+
+/// One segment verified on its own (segments are independent thanks to their headers).
+#[derive(Debug)]
+struct Checked {
+    summary: SegmentSummary,
+    start: Result<SegmentStart, CorruptReason>,
+    last: Link,
+    end: usize,
+    stop: Stop,
+}
+
+/// Verifies every record from the start (CRC, sequence, chain link, segment headers and
+/// continuity, zero bytes after each segment's data) and summarises the journal. Corruption is
+/// reported in [`Inspection::problem`]; only IO failures are errors.
+pub fn inspect<S: Storage>(storage: &mut S, threads: usize) -> Result<Inspection, ReadError> {
+    let mut inspection = Inspection::default();
+    let seq_max = committed_bound(storage)?;
+    if let Some(meta) = storage
+        .open_meta_read()
+        .map_err(read_io("reading the metadata file"))?
+    {
+        let meta = meta.as_ref();
+        if meta_header_valid(meta) {
+            let word = |offset: usize| {
+                u64::from_le_bytes(meta[offset..offset + 8].try_into().expect("8 bytes"))
+            };
+            inspection.committed_seq = Some(word(META_COMMITTED_SEQ_OFFSET));
+            inspection.durable_seq = Some(word(META_DURABLE_SEQ_OFFSET));
+            inspection.checkpoint_seq = best_checkpoint(meta).map(|c| c.seq);
+        }
+    }
+    let mut regions = Vec::new();
+    for first_seq in storage
+        .list_segments()
+        .map_err(read_io("listing segments"))?
+    {
+        if first_seq > seq_max.saturating_add(1) {
+            break;
+        }
+        let region = storage
+            .open_segment_read(first_seq)
+            .map_err(read_io("opening a segment"))?;
+        regions.push((first_seq, storage.segment_display(first_seq), region));
+    }
+    let checked = check_all(&regions, seq_max, threads.max(1));
+    link_segments(&mut inspection, checked, seq_max);
+    Ok(inspection)
+}
+
+/// Verifies every record from the start; returns the summary or the first problem.
+pub fn verify<S: Storage>(storage: &mut S, threads: usize) -> Result<Inspection, ReadError> {
+    let mut inspection = inspect(storage, threads)?;
+    match inspection.problem.take() {
+        Some(problem) => Err(ReadError::Corrupt(problem)),
+        None => Ok(inspection),
+    }
+}
+
+fn check_all<R: AsRef<[u8]> + Sync>(
+    regions: &[(u64, String, R)],
+    seq_max: u64,
+    threads: usize,
+) -> Vec<Checked> {
+    let check = |(first_seq, file, region): &(u64, String, R)| {
+        check_one(*first_seq, file, region.as_ref(), seq_max)
+    };
+    if threads == 1 || regions.len() < 2 {
+        return regions.iter().map(check).collect();
+    }
+    // Segments are independent: thread `t` checks segments t, t + threads, ...
+    let mut results: Vec<Option<Checked>> = regions.iter().map(|_| None).collect();
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    regions
+                        .iter()
+                        .enumerate()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(i, r)| (i, check(r)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            for (i, checked) in handle.join().expect("verification thread panicked") {
+                results[i] = Some(checked);
+            }
+        }
+    });
+    results
+        .into_iter()
+        .map(|checked| checked.expect("every segment checked"))
+        .collect()
+}
+
+fn check_one(first_seq: u64, file: &str, segment: &[u8], seq_max: u64) -> Checked {
+    let mut summary = SegmentSummary {
+        file: file.to_string(),
+        index: 0,
+        first_seq,
+        last_seq: first_seq.saturating_sub(1),
+        records: 0,
+        bytes_used: SEGMENT_HEADER_SIZE as u64,
+        bytes_allocated: segment.len() as u64,
+        timestamp_range_ns: None,
+    };
+    let start = check_segment_start(segment, first_seq, None);
+    let Ok(start_ok) = start else {
+        let last = Link {
+            seq: first_seq.saturating_sub(1),
+            crc: 0,
+        };
+        return Checked {
+            summary,
+            start,
+            last,
+            end: 0,
+            stop: Stop::End,
+        };
+    };
+    summary.index = start_ok.index;
+    let mut range: Option<(u64, u64)> = None;
+    let scan = scan_segment(
+        segment,
+        SEGMENT_HEADER_SIZE,
+        start_ok.link,
+        seq_max,
+        |info| {
+            summary.records += 1;
+            let t = info.timestamp_ns;
+            range = Some(range.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+        },
+    );
+    summary.timestamp_range_ns = range;
+    summary.last_seq = scan.last.seq;
+    summary.bytes_used = scan.end as u64;
+    let stop = match scan.stop {
+        Stop::End if segment[scan.end..].iter().any(|&b| b != 0) => {
+            Stop::Invalid(CorruptReason::TrailingData)
+        }
+        stop => stop,
+    };
+    Checked {
+        summary,
+        start,
+        last: scan.last,
+        end: scan.end,
+        stop,
+    }
+}
+
+/// Walks the checked segments in order, checking each continues the previous, and records the
+/// first problem.
+fn link_segments(inspection: &mut Inspection, checked: Vec<Checked>, seq_max: u64) {
+    let mut previous: Option<(u64, Link)> = None;
+    for checked in checked {
+        let summary = &checked.summary;
+        let problem = |offset: usize, seq: u64, reason| CorruptError {
+            segment: summary.file.clone(),
+            offset: offset as u64,
+            seq,
+            reason,
+        };
+        let expected_start = previous.map(|(index, last)| {
+            (
+                index + 1,
+                Link {
+                    seq: last.seq,
+                    crc: last.crc,
+                },
+            )
+        });
+        let start_problem = match (&checked.start, expected_start) {
+            (Err(reason), _) => Some(reason.clone()),
+            (Ok(start), Some((_, last))) if start.link.seq != last.seq => {
+                Some(CorruptReason::UnexpectedSegment {
+                    first_seq: start.link.seq + 1,
+                    expected: last.seq + 1,
+                })
+            }
+            (Ok(start), Some((index, last)))
+                if start.index != index || start.link.crc != last.crc =>
+            {
+                Some(CorruptReason::SegmentHeader(
+                    "does not continue the previous segment",
+                ))
+            }
+            _ => None,
+        };
+        if let Some(reason) = start_problem {
+            inspection.problem = Some(problem(0, summary.first_seq, reason));
+            return;
+        }
+        add_summary(inspection, summary);
+        if let Stop::Invalid(reason) = &checked.stop {
+            inspection.problem = Some(problem(checked.end, checked.last.seq + 1, reason.clone()));
+            inspection.segments.push(checked.summary);
+            return;
+        }
+        previous = Some((summary.index, checked.last));
+        inspection.segments.push(checked.summary);
+    }
+    let last = previous.map_or(0, |(_, link)| link.seq);
+    if seq_max != u64::MAX && last < seq_max {
+        let file = inspection
+            .segments
+            .last()
+            .map_or_else(String::new, |s| s.file.clone());
+        let offset = 0;
+        let reason = CorruptReason::EndsEarly {
+            last,
+            expected: seq_max,
+        };
+        inspection.problem = Some(CorruptError {
+            segment: file,
+            offset,
+            seq: last + 1,
+            reason,
+        });
+    }
+}
+
+fn add_summary(inspection: &mut Inspection, summary: &SegmentSummary) {
+    inspection.records += summary.records;
+    inspection.bytes_used += summary.bytes_used;
+    inspection.bytes_allocated += summary.bytes_allocated;
+    if summary.records > 0 {
+        let (first, last) = (summary.last_seq + 1 - summary.records, summary.last_seq);
+        inspection.seq_range = Some(
+            inspection
+                .seq_range
+                .map_or((first, last), |(lo, _)| (lo, last)),
+        );
+        if let Some((lo, hi)) = summary.timestamp_range_ns {
+            inspection.timestamp_range_ns = Some(
+                inspection
+                    .timestamp_range_ns
+                    .map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))),
+            );
+        }
+    }
+}
+
+/// Visits every record from the start, in order, verifying each (CRC, sequence, chain link,
+/// segment continuity) before it is visited. Stops at the end of the data, or at the
+/// committed seq when the metadata file is valid. Returns the number of records visited.
+pub fn for_each_record<S: Storage>(
+    storage: &mut S,
+    mut visit: impl FnMut(RecordRef<'_>),
+) -> Result<u64, ReadError> {
+    let seq_max = committed_bound(storage)?;
+    let mut previous: Option<(u64, Link)> = None;
+    let mut visited = 0;
+    for first_seq in storage
+        .list_segments()
+        .map_err(read_io("listing segments"))?
+    {
+        if first_seq > seq_max.saturating_add(1) {
+            break;
+        }
+        let region = storage
+            .open_segment_read(first_seq)
+            .map_err(read_io("opening a segment"))?;
+        let segment = region.as_ref();
+        let problem = |offset: usize, seq: u64, reason| CorruptError {
+            segment: storage.segment_display(first_seq),
+            offset: offset as u64,
+            seq,
+            reason,
+        };
+        let start = check_segment_start(segment, first_seq, previous)
+            .map_err(|reason| problem(0, first_seq, reason))?;
+        let scan = scan_segment(segment, SEGMENT_HEADER_SIZE, start.link, seq_max, |info| {
+            visited += 1;
+            visit(RecordRef {
+                seq: info.seq,
+                timestamp_ns: info.timestamp_ns,
+                kind: info.kind,
+                body: info.body(segment),
+            });
+        });
+        if let Stop::Invalid(reason) = scan.stop {
+            return Err(problem(scan.end, scan.last.seq + 1, reason).into());
+        }
+        previous = Some((start.index, scan.last));
+    }
+    Ok(visited)
+}
+
+fn committed_bound<S: Storage>(storage: &mut S) -> Result<u64, ReadError> {
+    let meta = storage
+        .open_meta_read()
+        .map_err(read_io("reading the metadata file"))?;
+    Ok(match meta {
+        Some(meta) if meta_header_valid(meta.as_ref()) => {
+            let bytes = &meta.as_ref()[META_COMMITTED_SEQ_OFFSET..META_COMMITTED_SEQ_OFFSET + 8];
+            u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+        }
+        _ => u64::MAX,
+    })
+}

@@ -1,0 +1,332 @@
+//! Record validation shared by recovery, the reader and `verify`.
+//!
+//! A record at `offset` is valid when it fits, its reserved bytes are zero, its CRC matches,
+//! its sequence number is its predecessor's plus one and its link equals its predecessor's
+//! CRC. A header of 32 zero bytes (or no room for a header) is the end of the segment's data:
+//! a valid record never has an all-zero header because sequence numbers start at 1.
+
+use crate::crc;
+use crate::error::CorruptReason;
+use crate::format::{
+    RECORD_HEADER_SIZE, RecordHeader, RecordKind, SEGMENT_HEADER_SIZE, parse_segment_header,
+    record_header, record_size,
+};
+use crate::limits::{BODY_SIZE_MAX, VERIFY_BATCH_MAX};
+
+/// A position in the hash chain: the last record's sequence number and CRC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Link {
+    pub(crate) seq: u64,
+    pub(crate) crc: u32,
+}
+
+/// A record that passed validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RecordInfo {
+    pub(crate) offset: usize,
+    pub(crate) size: usize,
+    pub(crate) seq: u64,
+    pub(crate) timestamp_ns: u64,
+    pub(crate) kind: RecordKind,
+    pub(crate) body_len: usize,
+    pub(crate) crc: u32,
+}
+
+impl RecordInfo {
+    pub(crate) fn link(&self) -> Link {
+        Link {
+            seq: self.seq,
+            crc: self.crc,
+        }
+    }
+
+    pub(crate) fn body<'a>(&self, segment: &'a [u8]) -> &'a [u8] {
+        let start = self.offset + RECORD_HEADER_SIZE;
+        &segment[start..start + self.body_len]
+    }
+}
+
+/// The outcome of looking at one position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    Valid(RecordInfo),
+    End,
+    Invalid(CorruptReason),
+}
+
+#[inline]
+fn is_zero_header(header: &RecordHeader) -> bool {
+    let words = [
+        header.crc.get() | header.prev_crc.get(),
+        header.body_len.get(),
+    ];
+    let wide = header.seq.get() | header.timestamp_ns.get();
+    words == [0, 0] && wide == 0 && header.kind.get() == 0 && header.reserved.get() == 0
+}
+
+/// Everything about a record except its CRC: `Ok(None)` is the end of the data.
+#[inline]
+fn check_shape(segment: &[u8], offset: usize) -> Result<Option<RecordInfo>, CorruptReason> {
+    let Some(head) = segment.get(offset..offset + RECORD_HEADER_SIZE) else {
+        return Ok(None);
+    };
+    let header = record_header(head);
+    if is_zero_header(header) {
+        return Ok(None);
+    }
+    let body_len = header.body_len.get() as usize;
+    let size = record_size(body_len);
+    if body_len > BODY_SIZE_MAX || offset + size > segment.len() {
+        return Err(CorruptReason::Length {
+            len: body_len as u64,
+        });
+    }
+    Ok(Some(RecordInfo {
+        offset,
+        size,
+        seq: header.seq.get(),
+        timestamp_ns: header.timestamp_ns.get(),
+        kind: RecordKind(header.kind.get()),
+        body_len,
+        crc: header.crc.get(),
+    }))
+}
+
+/// The checks that follow the CRC: reserved bytes, sequence, link.
+#[inline]
+fn check_chain(segment: &[u8], info: &RecordInfo, after: Link) -> Result<(), CorruptReason> {
+    let header = record_header(&segment[info.offset..]);
+    if header.reserved.get() != 0 {
+        return Err(CorruptReason::Reserved);
+    }
+    if info.seq != after.seq.wrapping_add(1) {
+        return Err(CorruptReason::Sequence {
+            found: info.seq,
+            expected: after.seq.wrapping_add(1),
+        });
+    }
+    if header.prev_crc.get() != after.crc {
+        return Err(CorruptReason::ChainLink {
+            stored: header.prev_crc.get(),
+            expected: after.crc,
+        });
+    }
+    Ok(())
+}
+
+/// Validates the record at `offset` as the successor of `after`.
+pub(crate) fn check_at(segment: &[u8], offset: usize, after: Link) -> Check {
+    let info = match check_shape(segment, offset) {
+        Ok(Some(info)) => info,
+        Ok(None) => return Check::End,
+        Err(reason) => return Check::Invalid(reason),
+    };
+    let computed = crc::record_crc(&segment[offset..offset + info.size]);
+    if computed != info.crc {
+        return Check::Invalid(CorruptReason::Crc {
+            stored: info.crc,
+            computed,
+        });
+    }
+    match check_chain(segment, &info, after) {
+        Ok(()) => Check::Valid(info),
+        Err(reason) => Check::Invalid(reason),
+    }
+}
+
+/// Validates up to `count_max` records from `offset` as the successors of `after`, pushing
+/// them into `out` (cleared first) and computing CRCs four at a time. Returns `Valid` of the
+/// last record when `count_max` were checked, otherwise `End` or `Invalid` for the first
+/// position that is not a valid record (right after `out.last()`, or `offset`).
+pub(crate) fn check_batch(
+    segment: &[u8],
+    offset: usize,
+    after: Link,
+    count_max: usize,
+    out: &mut Vec<RecordInfo>,
+) -> Check {
+    assert!(count_max > 0, "a batch checks at least one record");
+    out.clear();
+    let mut position = offset;
+    let mut link = after;
+    while out.len() < count_max {
+        if count_max - out.len() >= 4
+            && let Some(infos) = gather4(segment, position, link)
+        {
+            let crcs = crc::record_crc4(infos.map(|i| &segment[i.offset..i.offset + i.size]));
+            if crcs.iter().zip(&infos).all(|(crc, info)| *crc == info.crc) {
+                out.extend_from_slice(&infos);
+                link = infos[3].link();
+                position = infos[3].offset + infos[3].size;
+                continue;
+            }
+        }
+        // Near the end, or a CRC failed: one at a time gives the exact outcome.
+        match check_at(segment, position, link) {
+            Check::Valid(info) => {
+                out.push(info);
+                link = info.link();
+                position += info.size;
+            }
+            other => return other,
+        }
+    }
+    Check::Valid(*out.last().expect("count_max > 0 records checked"))
+}
+
+/// Four consecutive records whose shape and chain are valid (the chain needs only the stored
+/// CRCs, so the four CRC computations are independent).
+#[inline]
+fn gather4(segment: &[u8], mut position: usize, mut link: Link) -> Option<[RecordInfo; 4]> {
+    let mut infos = [None; 4];
+    for slot in &mut infos {
+        let info = check_shape(segment, position).ok()??;
+        check_chain(segment, &info, link).ok()?;
+        link = info.link();
+        position += info.size;
+        *slot = Some(info);
+    }
+    Some(infos.map(|info| info.expect("filled above")))
+}
+
+/// How a segment scan stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The segment's data ends (zero header or no room for one).
+    End,
+    /// `seq_max` was reached.
+    Limit,
+    /// The position after the last valid record is not a valid record.
+    Invalid(CorruptReason),
+}
+
+/// The result of scanning a segment from some offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SegmentScan {
+    /// The last valid record (or the starting link when there was none).
+    pub(crate) last: Link,
+    /// Offset just past the last valid record: where the next record goes.
+    pub(crate) end: usize,
+    pub(crate) stop: Stop,
+}
+
+/// Validates records from `offset` until the data ends, a record is invalid or `seq_max` is
+/// reached, calling `visit` for each valid record in order.
+pub(crate) fn scan_segment(
+    segment: &[u8],
+    offset: usize,
+    after: Link,
+    seq_max: u64,
+    mut visit: impl FnMut(&RecordInfo),
+) -> SegmentScan {
+    let mut batch = Vec::with_capacity(VERIFY_BATCH_MAX);
+    let mut scan = SegmentScan {
+        last: after,
+        end: offset,
+        stop: Stop::Limit,
+    };
+    loop {
+        let remaining = seq_max.saturating_sub(scan.last.seq);
+        if remaining == 0 {
+            scan.stop = Stop::Limit;
+            return scan;
+        }
+        let count_max = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(VERIFY_BATCH_MAX);
+        let outcome = check_batch(segment, scan.end, scan.last, count_max, &mut batch);
+        for info in &batch {
+            visit(info);
+        }
+        if let Some(info) = batch.last() {
+            scan.last = info.link();
+            scan.end = info.offset + info.size;
+        }
+        match outcome {
+            Check::Valid(_) => {}
+            Check::End => {
+                scan.stop = Stop::End;
+                return scan;
+            }
+            Check::Invalid(reason) => {
+                scan.stop = Stop::Invalid(reason);
+                return scan;
+            }
+        }
+    }
+}
+
+/// What a valid segment header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SegmentStart {
+    pub(crate) index: u64,
+    /// The link the first record must continue: `first_seq - 1` and the previous CRC.
+    pub(crate) link: Link,
+}
+
+/// Checks a segment's header against its file name and, when known, the segment before it
+/// (`previous`: its index and last record).
+pub(crate) fn check_segment_start(
+    segment: &[u8],
+    name_seq: u64,
+    previous: Option<(u64, Link)>,
+) -> Result<SegmentStart, CorruptReason> {
+    let header = parse_segment_header(segment).map_err(CorruptReason::SegmentHeader)?;
+    let first_seq = header.first_seq.get();
+    if first_seq != name_seq || first_seq == 0 {
+        return Err(CorruptReason::SegmentHeader(
+            "first seq differs from the file name",
+        ));
+    }
+    let start = SegmentStart {
+        index: header.segment_index.get(),
+        link: Link {
+            seq: first_seq - 1,
+            crc: header.prev_crc.get(),
+        },
+    };
+    if let Some((index, last)) = previous {
+        if first_seq != last.seq + 1 {
+            return Err(CorruptReason::UnexpectedSegment {
+                first_seq,
+                expected: last.seq + 1,
+            });
+        }
+        if start.index != index + 1 {
+            return Err(CorruptReason::SegmentHeader(
+                "segment index does not follow",
+            ));
+        }
+        if start.link.crc != last.crc {
+            return Err(CorruptReason::SegmentHeader(
+                "previous-segment CRC does not match",
+            ));
+        }
+    } else if first_seq == 1 && (start.index != 0 || start.link.crc != 0) {
+        return Err(CorruptReason::SegmentHeader(
+            "first segment must have index 0 and link 0",
+        ));
+    }
+    Ok(start)
+}
+
+/// The first valid record (CRC and shape, any link) at an 8-aligned position from `start` on
+/// whose sequence number is above `after_seq`: evidence that a bad position before `start` is
+/// not a torn tail.
+pub(crate) fn find_valid_after(segment: &[u8], start: usize, after_seq: u64) -> Option<RecordInfo> {
+    let mut position = start.max(SEGMENT_HEADER_SIZE).next_multiple_of(8);
+    while position + RECORD_HEADER_SIZE <= segment.len() {
+        if let Ok(Some(info)) = check_shape(segment, position) {
+            let header = record_header(&segment[position..]);
+            let bytes = &segment[position..position + info.size];
+            if info.seq > after_seq
+                && header.reserved.get() == 0
+                && crc::record_crc(bytes) == info.crc
+            {
+                return Some(info);
+            }
+        }
+        position += 8;
+    }
+    None
+}

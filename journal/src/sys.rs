@@ -1,0 +1,198 @@
+//! Every `unsafe` operation of the journal, in one small module: mapping files, atomics that
+//! live in mapped memory, and the SSE4.2 CRC kernels.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+
+/// Maps `file` writable and shared.
+pub(crate) fn map_mut(file: &File) -> io::Result<MmapMut> {
+    // SAFETY: the journal's files are only ever written through the journal: segment and
+    // metadata files are preallocated and never shortened while mapped, so the mapping cannot
+    // fault on a truncated page. Concurrent readers in other processes only read bytes the
+    // writer published with a Release store (see `store_release`).
+    unsafe { MmapMut::map_mut(file) }
+}
+
+/// Maps `file` read-only and shared, with its pages mapped up front (`MAP_POPULATE`): one
+/// call instead of a minor fault per 4 KiB page on first read.
+pub(crate) fn map_read(file: &File) -> io::Result<Mmap> {
+    // SAFETY: as for `map_mut`: files are never shortened while mapped. The bytes may change
+    // under the map (a live writer appends), which is why readers only look at records at or
+    // below the published `committed_seq`, which the writer finished before publishing.
+    unsafe { MmapOptions::new().populate().map(file) }
+}
+
+fn atomic_at(base: *const u8, len: usize, offset: usize) -> *mut u64 {
+    assert!(offset + 8 <= len, "atomic slot outside the mapping");
+    let ptr = base.wrapping_add(offset);
+    assert_eq!(ptr as usize % 8, 0, "atomic slot not 8-byte aligned");
+    ptr.cast_mut().cast::<u64>()
+}
+
+/// Release-stores `value` at `offset` of a writable mapping.
+pub(crate) fn store_release(map: &mut MmapMut, offset: usize, value: u64) {
+    let ptr = atomic_at(map.as_ptr(), map.len(), offset);
+    // SAFETY: `ptr` is in bounds and 8-byte aligned (checked above) and the mapping outlives
+    // this call. Every access to this slot, in any process, is atomic.
+    unsafe { AtomicU64::from_ptr(ptr) }.store(value, Ordering::Release);
+}
+
+/// Acquire-loads the `u64` at `offset` of a read-only mapping.
+pub(crate) fn load_acquire(map: &Mmap, offset: usize) -> u64 {
+    let ptr = atomic_at(map.as_ptr(), map.len(), offset);
+    // SAFETY: in bounds and aligned (checked above), the mapping outlives this call, and the
+    // only writer of this slot uses atomic stores. We only load.
+    unsafe { AtomicU64::from_ptr(ptr) }.load(Ordering::Acquire)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod hw {
+    use std::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64};
+
+    #[inline]
+    fn word(bytes: &[u8]) -> u64 {
+        u64::from_le_bytes(bytes.try_into().expect("8-byte chunk"))
+    }
+
+    #[inline]
+    fn link(record: &[u8]) -> u32 {
+        u32::from_le_bytes(record[4..8].try_into().expect("4-byte link"))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse4.2")]
+    fn words(mut state: u64, bytes: &[u8]) -> u64 {
+        for chunk in bytes.chunks_exact(8) {
+            state = _mm_crc32_u64(state, word(chunk));
+        }
+        state
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse4.2")]
+    fn finish(state: u64, record: &[u8]) -> u32 {
+        let state = u32::try_from(state).expect("crc32 keeps the state in 32 bits");
+        !_mm_crc32_u32(state, link(record))
+    }
+
+    #[target_feature(enable = "sse4.2")]
+    pub(super) fn record_crc(record: &[u8]) -> u32 {
+        finish(words(0xffff_ffff, &record[8..]), record)
+    }
+
+    /// The CRC of a record given as its three header words after the CRC fields, its body
+    /// (followed by zero padding to 8 bytes) and its link, without reading the record back.
+    #[target_feature(enable = "sse4.2")]
+    pub(super) fn record_crc_parts(header: [u64; 3], body: &[u8], prev_crc: u32) -> u32 {
+        let mut state = 0xffff_ffff_u64;
+        for word in header {
+            state = _mm_crc32_u64(state, word);
+        }
+        let chunks = body.chunks_exact(8);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            state = _mm_crc32_u64(state, word(chunk));
+        }
+        if !tail.is_empty() {
+            let mut last = [0_u8; 8];
+            last[..tail.len()].copy_from_slice(tail);
+            state = _mm_crc32_u64(state, u64::from_le_bytes(last));
+        }
+        let state = u32::try_from(state).expect("crc32 keeps the state in 32 bits");
+        !_mm_crc32_u32(state, prev_crc)
+    }
+
+    #[target_feature(enable = "sse4.2")]
+    pub(super) fn record_crc4(records: [&[u8]; 4]) -> [u32; 4] {
+        let [a, b, c, d] = records.map(|record| &record[8..]);
+        let common = [a.len(), b.len(), c.len(), d.len()]
+            .into_iter()
+            .min()
+            .unwrap_or(0)
+            / 8;
+        let mut state = [0xffff_ffff_u64; 4];
+        let chunks = a.chunks_exact(8).zip(b.chunks_exact(8));
+        let chunks = chunks.zip(c.chunks_exact(8)).zip(d.chunks_exact(8));
+        for (((wa, wb), wc), wd) in chunks {
+            state[0] = _mm_crc32_u64(state[0], word(wa));
+            state[1] = _mm_crc32_u64(state[1], word(wb));
+            state[2] = _mm_crc32_u64(state[2], word(wc));
+            state[3] = _mm_crc32_u64(state[3], word(wd));
+        }
+        let mut out = [0_u32; 4];
+        for (i, tail) in [a, b, c, d].into_iter().enumerate() {
+            out[i] = finish(words(state[i], &tail[common * 8..]), records[i]);
+        }
+        out
+    }
+}
+
+#[inline]
+fn sse42() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("sse4.2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The record CRC on the SSE4.2 path, or `None` when the CPU lacks it.
+#[inline]
+pub(crate) fn record_crc_hw(record: &[u8]) -> Option<u32> {
+    if !sse42() {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `sse42()` confirmed at run time that the CPU supports SSE4.2.
+        Some(unsafe { hw::record_crc(record) })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = record;
+        None
+    }
+}
+
+/// [`hw::record_crc_parts`] on the SSE4.2 path, or `None` when the CPU lacks it.
+#[inline]
+pub(crate) fn record_crc_parts_hw(header: [u64; 3], body: &[u8], prev_crc: u32) -> Option<u32> {
+    if !sse42() {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `sse42()` confirmed at run time that the CPU supports SSE4.2.
+        Some(unsafe { hw::record_crc_parts(header, body, prev_crc) })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (header, body, prev_crc);
+        None
+    }
+}
+
+/// Four record CRCs interleaved on the SSE4.2 path, or `None` when the CPU lacks it.
+#[inline]
+pub(crate) fn record_crc4_hw(records: [&[u8]; 4]) -> Option<[u32; 4]> {
+    if !sse42() {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `sse42()` confirmed at run time that the CPU supports SSE4.2.
+        Some(unsafe { hw::record_crc4(records) })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = records;
+        None
+    }
+}

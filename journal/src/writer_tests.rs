@@ -1,0 +1,262 @@
+use super::*;
+use crate::error::ReadError;
+use crate::inspect::{for_each_record, verify};
+use crate::mem_storage::MemStorage;
+use crate::reader::{RangeIter, Reader};
+
+const SMALL: u64 = crate::limits::SEGMENT_SIZE_BYTES_MIN;
+
+fn config(durability: Durability) -> Config {
+    Config {
+        segment_size_bytes: SMALL,
+        durability,
+        recovery: RecoveryMode::Strict,
+    }
+}
+
+/// A body whose bytes and length depend on `seq`, so any mix-up shows.
+pub(crate) fn body(seq: u64) -> Vec<u8> {
+    let len = usize::try_from(seq * 37 % 300).expect("small");
+    (0..len)
+        .map(|i| u8::try_from((seq + i as u64) % 251).expect("< 251"))
+        .collect()
+}
+
+fn append_n<S: Storage>(writer: &mut Writer<S>, n: u64) {
+    for _ in 0..n {
+        let seq = writer.next_seq();
+        let receipt = writer
+            .append(seq * 10, RecordKind::COMMAND, &body(seq))
+            .expect("append");
+        assert_eq!(receipt.seq, seq);
+    }
+}
+
+fn read_all(storage: &mut MemStorage) -> Vec<(u64, u64, Vec<u8>)> {
+    let mut records = Vec::new();
+    for_each_record(storage, |r| {
+        records.push((r.seq, r.timestamp_ns, r.body.to_vec()))
+    })
+    .expect("records verify");
+    records
+}
+
+fn assert_records(records: &[(u64, u64, Vec<u8>)], last: u64) {
+    assert_eq!(records.len() as u64, last);
+    for (i, (seq, timestamp_ns, bytes)) in records.iter().enumerate() {
+        assert_eq!(*seq, i as u64 + 1);
+        assert_eq!(*timestamp_ns, seq * 10);
+        assert_eq!(*bytes, body(*seq), "body of seq {seq}");
+    }
+}
+
+#[test]
+fn round_trip_through_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut writer = Writer::open(dir.path(), config(Durability::None)).expect("open");
+    assert!(writer.recovery_report().created);
+    append_n(&mut writer, 500);
+    writer.close().expect("close");
+    let mut reader = Reader::open(dir.path()).expect("reader");
+    let mut seq = 0;
+    while let Some(record) = reader.next().expect("read") {
+        seq += 1;
+        assert_eq!((record.seq, record.timestamp_ns), (seq, seq * 10));
+        assert_eq!(
+            (record.kind, record.body),
+            (RecordKind::COMMAND, &body(seq)[..])
+        );
+    }
+    assert_eq!(seq, 500);
+    assert_eq!((reader.committed_seq(), reader.durable_seq()), (500, 500));
+}
+
+#[test]
+fn segments_roll_and_readers_follow() {
+    let mut storage = MemStorage::new();
+    let mut writer = Writer::open_with(storage.clone(), config(Durability::None)).expect("open");
+    append_n(&mut writer, 3000);
+    writer.close().expect("close");
+    let segments = storage.list_segments().expect("list");
+    assert!(segments.len() >= 4, "{segments:?}");
+    assert_records(&read_all(&mut storage), 3000);
+    let inspection = verify(&mut storage, 2).expect("verify");
+    assert_eq!(inspection.seq_range, Some((1, 3000)));
+    assert_eq!(inspection.segments.len(), segments.len());
+    for (summary, next) in inspection.segments.iter().zip(&inspection.segments[1..]) {
+        assert_eq!(summary.last_seq + 1, next.first_seq);
+        assert!(summary.bytes_used <= summary.bytes_allocated);
+    }
+}
+
+#[test]
+fn open_at_any_sequence_including_segment_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut writer = Writer::open(dir.path(), config(Durability::None)).expect("open");
+    append_n(&mut writer, 4000);
+    let mut starts = crate::storage::list_segment_files(dir.path()).expect("list");
+    starts.extend([1, 2, 1023, 1024, 1025, 2049, 3999, 4000, 4001]);
+    for seq in starts {
+        let mut reader = Reader::open_at(dir.path(), seq).expect("open_at");
+        match reader.next().expect("read") {
+            Some(record) => assert_eq!((record.seq, record.body), (seq, &body(seq)[..])),
+            None => assert_eq!(seq, 4001),
+        }
+    }
+    let Err(ReadError::NotYetWritten {
+        seq: 4002,
+        committed: 4000,
+    }) = Reader::open_at(dir.path(), 4002)
+    else {
+        panic!("open_at past the end must fail");
+    };
+    let mut range = RangeIter::open(dir.path(), 10, 12).expect("range");
+    let mut seqs = Vec::new();
+    while let Some(record) = range.next().expect("read") {
+        seqs.push(record.seq);
+    }
+    assert_eq!(seqs, [10, 11, 12]);
+    writer.close().expect("close");
+}
+
+#[test]
+fn oversized_body_is_refused_with_its_size() {
+    let mut writer = Writer::open_with(MemStorage::new(), config(Durability::None)).expect("open");
+    let body = vec![0; BODY_SIZE_MAX + 1];
+    match writer.append(1, RecordKind::COMMAND, &body) {
+        Err(AppendError::BodyTooLarge { len, max }) => {
+            assert_eq!((len, max), (body.len(), BODY_SIZE_MAX))
+        }
+        other => panic!("expected BodyTooLarge, got {other:?}"),
+    }
+    let max = vec![7; BODY_SIZE_MAX];
+    assert_eq!(
+        writer
+            .append(1, RecordKind::COMMAND, &max)
+            .expect("max fits")
+            .seq,
+        1
+    );
+    assert_eq!(
+        writer
+            .append(2, RecordKind::COMMAND, &[])
+            .expect("empty body")
+            .seq,
+        2
+    );
+}
+
+#[test]
+fn append_at_checks_the_sequence() {
+    let mut writer = Writer::open_with(MemStorage::new(), config(Durability::None)).expect("open");
+    assert_eq!(
+        writer
+            .append_at(1, 5, RecordKind::COMMAND, b"a")
+            .expect("seq 1")
+            .seq,
+        1
+    );
+    let Err(AppendError::SeqMismatch {
+        offered: 3,
+        expected: 2,
+    }) = writer.append_at(3, 5, RecordKind::COMMAND, b"b")
+    else {
+        panic!("gap must be refused");
+    };
+}
+
+#[test]
+fn reopen_continues_without_a_gap() {
+    let mut storage = MemStorage::new();
+    let mut writer = Writer::open_with(storage.clone(), config(Durability::Every)).expect("open");
+    append_n(&mut writer, 700);
+    writer.close().expect("close");
+    let mut writer = Writer::open_with(storage.clone(), config(Durability::Every)).expect("reopen");
+    assert_eq!(
+        (
+            writer.next_seq(),
+            writer.recovery_report().torn_tail.clone()
+        ),
+        (701, None)
+    );
+    assert_eq!(
+        writer.recovery_report().records_scanned,
+        0,
+        "clean close leaves nothing to scan"
+    );
+    append_n(&mut writer, 700);
+    writer.close().expect("close");
+    assert_records(&read_all(&mut storage), 1400);
+}
+
+#[test]
+fn every_policy_acknowledges_each_record_durable() {
+    let storage = MemStorage::new();
+    let mut writer = Writer::open_with(storage.clone(), config(Durability::Every)).expect("open");
+    for seq in 1..=50 {
+        let receipt = writer
+            .append(seq, RecordKind::COMMAND, &body(seq))
+            .expect("append");
+        assert!(receipt.durable);
+        assert_eq!(writer.durable_seq(), seq);
+    }
+}
+
+#[test]
+fn group_policy_syncs_by_count_by_age_and_on_tick() {
+    let group = Durability::Group {
+        records_max: 4,
+        delay_ns_max: 1000,
+    };
+    let mut writer = Writer::open_with(MemStorage::new(), config(group)).expect("open");
+    let durable = |w: &mut Writer<MemStorage>, t| {
+        let seq = w.next_seq();
+        w.append(t, RecordKind::COMMAND, &body(seq))
+            .expect("append")
+            .durable
+    };
+    // By count: the fourth record syncs the group.
+    assert_eq!(
+        [0, 1, 2, 3].map(|t| durable(&mut writer, t)),
+        [false, false, false, true]
+    );
+    // By age of the oldest un-synced record, at the next append.
+    assert!(!durable(&mut writer, 100));
+    assert!(durable(&mut writer, 1100));
+    // By the duty cycle when no append arrives.
+    assert!(!durable(&mut writer, 2000));
+    assert_eq!(writer.tick(2999).expect("tick"), 0);
+    assert_eq!(writer.durable_seq(), 6);
+    assert_eq!(writer.tick(3000).expect("tick"), 1);
+    assert_eq!(writer.durable_seq(), 7);
+    // wait_durable syncs on demand.
+    assert!(!durable(&mut writer, 3001));
+    writer.wait_durable(8).expect("wait");
+    assert_eq!(writer.durable_seq(), 8);
+}
+
+#[test]
+fn config_out_of_range_is_refused() {
+    for segment_size_bytes in [SMALL - 8, SMALL + 4, SEGMENT_SIZE_BYTES_MAX + 8] {
+        let config = Config {
+            segment_size_bytes,
+            ..Config::default()
+        };
+        assert!(matches!(
+            Writer::open_with(MemStorage::new(), config),
+            Err(OpenError::Config(_))
+        ));
+    }
+    let group = Durability::Group {
+        records_max: 0,
+        delay_ns_max: 1,
+    };
+    let config = Config {
+        durability: group,
+        ..Config::default()
+    };
+    assert!(matches!(
+        Writer::open_with(MemStorage::new(), config),
+        Err(OpenError::Config(_))
+    ));
+}
