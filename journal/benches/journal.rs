@@ -14,7 +14,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use journal::{Config, Durability, FileStorage, Reader, RecordKind, RecoveryMode, Writer};
+use journal::{Config, Durability, FileStorage, Reader, RecordKind, RecoveryMode, Writer, verify};
 use memmap2::{Advice, MmapMut};
 
 const RECORDS: u64 = 10_000_000;
@@ -71,6 +71,17 @@ fn journal_read_verify(dir: &Path) -> Duration {
     elapsed
 }
 
+/// Full verification (every CRC and link) on both cores: the segment is cut in two and the cut
+/// is proved by the first half ending exactly where the second begins.
+fn journal_verify_two_threads(dir: &Path) -> Duration {
+    let mut storage = FileStorage::open(dir).expect("storage");
+    let start = Instant::now();
+    let inspection = verify(&mut storage, 2).expect("verify");
+    let elapsed = start.elapsed();
+    assert_eq!(inspection.records, RECORDS);
+    elapsed
+}
+
 fn raw_mmap(path: &Path) -> Duration {
     let file = OpenOptions::new()
         .read(true)
@@ -108,6 +119,7 @@ fn main() {
     let journal_dir = scratch.path().join("journal");
     let append = journal_append(&journal_dir, Durability::None, RECORDS);
     let read = journal_read_verify(&journal_dir);
+    let verified = journal_verify_two_threads(&journal_dir);
     std::fs::remove_dir_all(&journal_dir).expect("clean journal");
 
     let raw = raw_mmap(&scratch.path().join("raw.bin"));
@@ -119,13 +131,15 @@ fn main() {
     let group = journal_append(&group_dir, Durability::default(), GROUP_RECORDS);
 
     let (append_mps, read_mps) = (mps(RECORDS, append), mps(RECORDS, read));
+    let verify_mps = mps(RECORDS, verified);
     let (raw_mps, buf_mps) = (mps(RECORDS, raw), mps(RECORDS, buffered));
     let group_mps = mps(GROUP_RECORDS, group);
     println!(
         "records={RECORDS} body_bytes={BODY_LEN} record_bytes=96 segment_bytes={SEGMENT_SIZE_BYTES} cores=2 threads=1"
     );
     println!("journal append (durability none)  {append_mps:8.1} M records/s  {append:?}");
-    println!("journal read+verify (Reader)      {read_mps:8.1} M records/s  {read:?}");
+    println!("journal read+verify (Reader, 1 thread)  {read_mps:8.1} M records/s  {read:?}");
+    println!("journal verify (verify(), 2 threads)    {verify_mps:8.1} M records/s  {verified:?}");
     println!("baseline raw mmap body copy       {raw_mps:8.1} M records/s  {raw:?}");
     println!("baseline BufWriter body write     {buf_mps:8.1} M records/s  {buffered:?}");
     println!(

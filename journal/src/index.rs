@@ -100,45 +100,61 @@ pub(crate) fn hop(
 impl SparseIndex {
     /// Builds the index of the journal in `dir` for records up to `seq_max`.
     pub fn build(dir: &Path, seq_max: u64) -> Result<SparseIndex, ReadError> {
-        let mut entries = Vec::new();
+        let mut index = SparseIndex::default();
         for first_seq in list_segment_files(dir).map_err(read_io("listing segments"))? {
             if first_seq > seq_max.saturating_add(1) {
                 break;
             }
-            let path = dir.join(crate::format::segment_file_name(first_seq));
-            let region = FileReadRegion::open(&path).map_err(read_io("opening a segment"))?;
-            let segment = region.as_ref();
-            let corrupt = |offset: usize, seq: u64, reason| CorruptError {
-                segment: path.display().to_string(),
-                offset: offset as u64,
-                seq,
-                reason,
-            };
-            let start = check_segment_start(segment, first_seq, None)
-                .map_err(|reason| corrupt(0, first_seq, reason))?;
-            let entry = |offset, link: Link| IndexEntry {
-                segment_first_seq: first_seq,
-                offset,
-                prev_seq: link.seq,
-                prev_crc: link.crc,
-            };
-            entries.push(entry(SEGMENT_HEADER_SIZE, start.link));
-            let visit = |offset, link: Link| {
-                if link.seq.is_multiple_of(INDEX_INTERVAL_RECORDS) && link.seq + 1 != first_seq {
-                    entries.push(entry(offset, link));
-                }
-            };
-            hop(
-                segment,
-                SEGMENT_HEADER_SIZE,
-                start.link,
-                u64::MAX,
-                seq_max,
-                visit,
-            )
-            .map_err(|(offset, link, reason)| corrupt(offset, link.seq + 1, reason))?;
+            index.add_segment(dir, first_seq, seq_max)?;
         }
-        Ok(SparseIndex { entries })
+        Ok(index)
+    }
+
+    /// Builds the index of the one segment file that holds record `seq` (the last whose first
+    /// sequence number is at most `seq`): all a reader opening at `seq` needs.
+    pub fn build_for(dir: &Path, seq: u64, seq_max: u64) -> Result<SparseIndex, ReadError> {
+        let segments = list_segment_files(dir).map_err(read_io("listing segments"))?;
+        let mut index = SparseIndex::default();
+        if let Some(&first_seq) = segments.iter().rev().find(|&&first| first <= seq) {
+            index.add_segment(dir, first_seq, seq_max)?;
+        }
+        Ok(index)
+    }
+
+    fn add_segment(&mut self, dir: &Path, first_seq: u64, seq_max: u64) -> Result<(), ReadError> {
+        let path = dir.join(crate::format::segment_file_name(first_seq));
+        let region = FileReadRegion::open(&path).map_err(read_io("opening a segment"))?;
+        let segment = region.as_ref();
+        let corrupt = |offset: usize, seq: u64, reason| CorruptError {
+            segment: path.display().to_string(),
+            offset: offset as u64,
+            seq,
+            reason,
+        };
+        let start = check_segment_start(segment, first_seq, None)
+            .map_err(|reason| corrupt(0, first_seq, reason))?;
+        let entry = |offset, link: Link| IndexEntry {
+            segment_first_seq: first_seq,
+            offset,
+            prev_seq: link.seq,
+            prev_crc: link.crc,
+        };
+        self.entries.push(entry(SEGMENT_HEADER_SIZE, start.link));
+        let visit = |offset, link: Link| {
+            if link.seq.is_multiple_of(INDEX_INTERVAL_RECORDS) && link.seq + 1 != first_seq {
+                self.entries.push(entry(offset, link));
+            }
+        };
+        hop(
+            segment,
+            SEGMENT_HEADER_SIZE,
+            start.link,
+            u64::MAX,
+            seq_max,
+            visit,
+        )
+        .map_err(|(offset, link, reason)| corrupt(offset, link.seq + 1, reason))?;
+        Ok(())
     }
 
     /// The indexed position closest before (or at) the record `seq`.

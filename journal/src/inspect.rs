@@ -9,6 +9,7 @@ use crate::format::{
 };
 use crate::reader::RecordRef;
 use crate::scan::{Link, SegmentStart, Stop, check_segment_start, scan_segment};
+use crate::split::scan_split;
 use crate::storage::Storage;
 
 /// One segment file, as verified.
@@ -120,26 +121,23 @@ fn check_all<R: AsRef<[u8]> + Sync>(
     seq_max: u64,
     threads: usize,
 ) -> Vec<Checked> {
-    let check = |(first_seq, file, region): &(u64, String, R)| {
-        check_one(*first_seq, file, region.as_ref(), seq_max)
-    };
-    if threads == 1 || regions.len() < 2 {
+    if regions.len() < threads {
+        // Fewer segments than threads: split each segment instead.
+        let check = |(first_seq, file, region): &(u64, String, R)| {
+            check_one(*first_seq, file, region.as_ref(), seq_max, threads)
+        };
         return regions.iter().map(check).collect();
     }
     // Segments are independent: thread `t` checks segments t, t + threads, ...
+    let check = |(first_seq, file, region): &(u64, String, R)| {
+        check_one(*first_seq, file, region.as_ref(), seq_max, 1)
+    };
     let mut results: Vec<Option<Checked>> = regions.iter().map(|_| None).collect();
     thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                scope.spawn(move || {
-                    regions
-                        .iter()
-                        .enumerate()
-                        .skip(t)
-                        .step_by(threads)
-                        .map(|(i, r)| (i, check(r)))
-                        .collect::<Vec<_>>()
-                })
+                let mine = regions.iter().enumerate().skip(t).step_by(threads);
+                scope.spawn(move || mine.map(|(i, r)| (i, check(r))).collect::<Vec<_>>())
             })
             .collect();
         for handle in handles {
@@ -154,7 +152,7 @@ fn check_all<R: AsRef<[u8]> + Sync>(
         .collect()
 }
 
-fn check_one(first_seq: u64, file: &str, segment: &[u8], seq_max: u64) -> Checked {
+fn check_one(first_seq: u64, file: &str, segment: &[u8], seq_max: u64, threads: usize) -> Checked {
     let mut summary = SegmentSummary {
         file: file.to_string(),
         index: 0,
@@ -180,19 +178,16 @@ fn check_one(first_seq: u64, file: &str, segment: &[u8], seq_max: u64) -> Checke
         };
     };
     summary.index = start_ok.index;
-    let mut range: Option<(u64, u64)> = None;
-    let scan = scan_segment(
+    let part = scan_split(
         segment,
         SEGMENT_HEADER_SIZE,
         start_ok.link,
         seq_max,
-        |info| {
-            summary.records += 1;
-            let t = info.timestamp_ns;
-            range = Some(range.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
-        },
+        threads,
     );
-    summary.timestamp_range_ns = range;
+    let scan = part.scan;
+    summary.records = part.records;
+    summary.timestamp_range_ns = part.timestamp_range_ns;
     summary.last_seq = scan.last.seq;
     summary.bytes_used = scan.end as u64;
     let stop = match scan.stop {

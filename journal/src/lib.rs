@@ -25,6 +25,7 @@ mod mem_storage;
 mod reader;
 mod recovery;
 mod scan;
+mod split;
 mod storage;
 mod sys;
 mod writer;

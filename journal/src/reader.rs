@@ -54,7 +54,7 @@ impl Reader {
     }
 
     /// A reader whose first `next()` returns record `seq` (once it is committed). Builds the
-    /// sparse index to find the position. `seq` may be at most `committed_seq + 1`.
+    /// sparse index of the segment holding `seq` to find the position. `seq` may be at most `committed_seq + 1`.
     pub fn open_at(dir: &Path, seq: u64) -> Result<Reader, ReadError> {
         let seq = seq.max(1);
         let meta = open_meta(dir)?;
@@ -62,7 +62,7 @@ impl Reader {
         if seq > committed + 1 {
             return Err(ReadError::NotYetWritten { seq, committed });
         }
-        let index = SparseIndex::build(dir, committed)?;
+        let index = SparseIndex::build_for(dir, seq, committed)?;
         let entry = index.lookup(seq).ok_or_else(|| {
             let reason = CorruptReason::MissingSegment { first_seq: seq };
             corrupt(dir, seq, 0, seq, reason)

@@ -153,7 +153,8 @@ pub(crate) fn check_batch(
         if count_max - out.len() >= 4
             && let Some(infos) = gather4(segment, position, link)
         {
-            let crcs = crc::record_crc4(infos.map(|i| &segment[i.offset..i.offset + i.size]));
+            let bytes = |i: usize| &segment[infos[i].offset..infos[i].offset + infos[i].size];
+            let crcs = crc::record_crc4([bytes(0), bytes(1), bytes(2), bytes(3)]);
             if crcs.iter().zip(&infos).all(|(crc, info)| *crc == info.crc) {
                 out.extend_from_slice(&infos);
                 link = infos[3].link();
@@ -177,16 +178,36 @@ pub(crate) fn check_batch(
 /// Four consecutive records whose shape and chain are valid (the chain needs only the stored
 /// CRCs, so the four CRC computations are independent).
 #[inline]
-fn gather4(segment: &[u8], mut position: usize, mut link: Link) -> Option<[RecordInfo; 4]> {
-    let mut infos = [None; 4];
-    for slot in &mut infos {
-        let info = check_shape(segment, position).ok()??;
-        check_chain(segment, &info, link).ok()?;
-        link = info.link();
-        position += info.size;
-        *slot = Some(info);
-    }
-    Some(infos.map(|info| info.expect("filled above")))
+fn gather4(segment: &[u8], position: usize, link: Link) -> Option<[RecordInfo; 4]> {
+    let first = successor(segment, position, link)?;
+    let second = successor(segment, first.offset + first.size, first.link())?;
+    let third = successor(segment, second.offset + second.size, second.link())?;
+    let fourth = successor(segment, third.offset + third.size, third.link())?;
+    Some([first, second, third, fourth])
+}
+
+/// The record at `offset` if its shape and chain make it `after`'s successor (CRC unchecked):
+/// the fast path reads the header as four words. Anything else, including the end of the
+/// data, is `None` and left to `check_at` to classify.
+#[inline(always)]
+#[allow(clippy::cast_possible_truncation)] // Fields are split out of little-endian words.
+fn successor(segment: &[u8], offset: usize, after: Link) -> Option<RecordInfo> {
+    let head = segment.get(offset..offset + RECORD_HEADER_SIZE)?;
+    let word = |i: usize| u64::from_le_bytes(head[i * 8..i * 8 + 8].try_into().expect("8"));
+    let [w0, w1, seq, timestamp_ns] = [word(0), word(1), word(2), word(3)];
+    let body_len = (w1 & 0xffff_ffff) as usize;
+    let size = record_size(body_len);
+    let chained = seq == after.seq.wrapping_add(1) && (w0 >> 32) as u32 == after.crc;
+    let shaped = w1 >> 48 == 0 && body_len <= BODY_SIZE_MAX && offset + size <= segment.len();
+    (chained && shaped).then_some(RecordInfo {
+        offset,
+        size,
+        seq,
+        timestamp_ns,
+        kind: RecordKind((w1 >> 32) as u16),
+        body_len,
+        crc: w0 as u32,
+    })
 }
 
 /// How a segment scan stopped.

@@ -108,7 +108,12 @@ mod hw {
 
     #[target_feature(enable = "sse4.2")]
     pub(super) fn record_crc4(records: [&[u8]; 4]) -> [u32; 4] {
-        let [a, b, c, d] = records.map(|record| &record[8..]);
+        let [a, b, c, d] = [
+            &records[0][8..],
+            &records[1][8..],
+            &records[2][8..],
+            &records[3][8..],
+        ];
         let common = [a.len(), b.len(), c.len(), d.len()]
             .into_iter()
             .min()
@@ -123,11 +128,13 @@ mod hw {
             state[2] = _mm_crc32_u64(state[2], word(wc));
             state[3] = _mm_crc32_u64(state[3], word(wd));
         }
-        let mut out = [0_u32; 4];
-        for (i, tail) in [a, b, c, d].into_iter().enumerate() {
-            out[i] = finish(words(state[i], &tail[common * 8..]), records[i]);
-        }
-        out
+        let tail = common * 8;
+        [
+            finish(words(state[0], &a[tail..]), records[0]),
+            finish(words(state[1], &b[tail..]), records[1]),
+            finish(words(state[2], &c[tail..]), records[2]),
+            finish(words(state[3], &d[tail..]), records[3]),
+        ]
     }
 }
 
