@@ -63,10 +63,14 @@ impl Reader {
             return Err(ReadError::NotYetWritten { seq, committed });
         }
         let index = SparseIndex::build_for(dir, seq, committed)?;
-        let entry = index.lookup(seq).ok_or_else(|| {
+        let Some(entry) = index.lookup(seq) else {
+            if committed == 0 {
+                // The writer is still creating the journal.
+                return Err(ReadError::NotYetWritten { seq, committed });
+            }
             let reason = CorruptReason::MissingSegment { first_seq: seq };
-            corrupt(dir, seq, 0, seq, reason)
-        })?;
+            return Err(corrupt(dir, seq, 0, seq, reason));
+        };
         let (segment, index_in_log) = open_segment(dir, entry.segment_first_seq)?;
         let link = Link {
             seq: entry.prev_seq,

@@ -105,6 +105,8 @@ struct SyncState<R> {
     oldest_unsynced_ns: u64,
     /// Segments rolled away from under `Durability::None` whose bytes are not synced yet.
     rolled: Vec<R>,
+    /// A segment file was created without syncing the directory (under `Durability::None`).
+    dir_unsynced: bool,
     checkpoint_generation: u64,
 }
 
@@ -163,6 +165,7 @@ impl<S: Storage> Writer<S> {
                 unsynced_records: 0,
                 oldest_unsynced_ns: 0,
                 rolled: Vec::new(),
+                dir_unsynced: false,
                 checkpoint_generation: recovered.checkpoint_generation,
             },
             poisoned: false,
@@ -334,6 +337,11 @@ impl<S: Storage> Writer<S> {
         }
         let synced_to = self.sync.synced_to.min(self.offset);
         self.segment.sync(synced_to, self.offset - synced_to)?;
+        if self.sync.dir_unsynced {
+            // The checkpoint may name a segment whose directory entry is not durable yet.
+            self.storage.sync_dir()?;
+            self.sync.dir_unsynced = false;
+        }
         self.sync.synced_to = self.offset;
         let record = self
             .last_record
@@ -375,6 +383,8 @@ impl<S: Storage> Writer<S> {
                 .sync(0, SEGMENT_HEADER_SIZE)
                 .map_err(AppendError::Roll)?;
             self.storage.sync_dir().map_err(AppendError::Roll)?;
+        } else {
+            self.sync.dir_unsynced = true;
         }
         let old = std::mem::replace(&mut self.segment, segment);
         if self.sync.durable_seq < self.last.seq {
