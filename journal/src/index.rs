@@ -30,6 +30,13 @@ pub struct SparseIndex {
     entries: Vec<IndexEntry>,
 }
 
+/// Whether a segment file can hold committed records (or is the first segment, which is
+/// complete before the metadata file exists). A later segment whose first record is not
+/// committed may still be being created by the writer, so readers leave it alone.
+pub(crate) fn holds_committed(first_seq: u64, committed: u64) -> bool {
+    first_seq <= committed || first_seq == 1
+}
+
 /// Where hopping stopped.
 #[derive(Debug)]
 pub(crate) struct Hop {
@@ -102,7 +109,7 @@ impl SparseIndex {
     pub fn build(dir: &Path, seq_max: u64) -> Result<SparseIndex, ReadError> {
         let mut index = SparseIndex::default();
         for first_seq in list_segment_files(dir).map_err(read_io("listing segments"))? {
-            if first_seq > seq_max.saturating_add(1) {
+            if !holds_committed(first_seq, seq_max) {
                 break;
             }
             index.add_segment(dir, first_seq, seq_max)?;
@@ -115,7 +122,11 @@ impl SparseIndex {
     pub fn build_for(dir: &Path, seq: u64, seq_max: u64) -> Result<SparseIndex, ReadError> {
         let segments = list_segment_files(dir).map_err(read_io("listing segments"))?;
         let mut index = SparseIndex::default();
-        if let Some(&first_seq) = segments.iter().rev().find(|&&first| first <= seq) {
+        let holding = segments
+            .iter()
+            .rev()
+            .find(|&&first| first <= seq && holds_committed(first, seq_max));
+        if let Some(&first_seq) = holding {
             index.add_segment(dir, first_seq, seq_max)?;
         }
         Ok(index)

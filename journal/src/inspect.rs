@@ -7,6 +7,7 @@ use crate::format::{
     META_COMMITTED_SEQ_OFFSET, META_DURABLE_SEQ_OFFSET, SEGMENT_HEADER_SIZE, best_checkpoint,
     meta_header_valid,
 };
+use crate::index::holds_committed;
 use crate::reader::RecordRef;
 use crate::scan::{Link, SegmentStart, Stop, check_segment_start, scan_segment};
 use crate::split::scan_split;
@@ -94,7 +95,7 @@ pub fn inspect<S: Storage>(storage: &mut S, threads: usize) -> Result<Inspection
         .list_segments()
         .map_err(read_io("listing segments"))?
     {
-        if first_seq > seq_max.saturating_add(1) {
+        if !holds_committed(first_seq, seq_max) {
             break;
         }
         let region = storage
@@ -311,7 +312,7 @@ pub fn for_each_record<S: Storage>(
         .list_segments()
         .map_err(read_io("listing segments"))?
     {
-        if first_seq > seq_max.saturating_add(1) {
+        if !holds_committed(first_seq, seq_max) {
             break;
         }
         let region = storage

@@ -117,13 +117,23 @@ pub(crate) fn recover<S: Storage>(
     segment_size_bytes: u64,
     mode: RecoveryMode,
 ) -> Result<Recovered<S::Region>, OpenError> {
-    let meta = open_meta(storage)?;
-    let checkpoint = best_checkpoint(meta.bytes());
     let segments = storage
         .list_segments()
         .map_err(open_io("listing segments"))?;
+    let existing = storage
+        .open_meta()
+        .map_err(open_io("opening the metadata file"))?
+        .filter(|meta| meta_header_valid(meta.bytes()));
+    let checkpoint = existing
+        .as_ref()
+        .and_then(|meta| best_checkpoint(meta.bytes()));
     let Some(start) = start_cursor(storage, &segments, checkpoint, mode)? else {
-        return create_fresh(storage, meta, segment_size_bytes);
+        return create_fresh(storage, existing, segment_size_bytes);
+    };
+    // Missing or torn while being created: start over without a checkpoint.
+    let meta = match existing {
+        Some(meta) => meta,
+        None => create_meta(storage)?,
     };
     let mut report = RecoveryReport {
         checkpoint_seq: checkpoint.map(|c| c.seq),
@@ -133,16 +143,7 @@ pub(crate) fn recover<S: Storage>(
     finish(meta, cursor, checkpoint.map_or(0, |c| c.generation), report)
 }
 
-fn open_meta<S: Storage>(storage: &mut S) -> Result<S::Region, OpenError> {
-    let existing = storage
-        .open_meta()
-        .map_err(open_io("opening the metadata file"))?;
-    if let Some(meta) = existing
-        && meta_header_valid(meta.bytes())
-    {
-        return Ok(meta);
-    }
-    // Missing or torn at creation: start over without a checkpoint (recovery scans all).
+fn create_meta<S: Storage>(storage: &mut S) -> Result<S::Region, OpenError> {
     let mut meta = storage
         .create_meta(META_SIZE as u64)
         .map_err(open_io("creating the metadata file"))?;
@@ -155,9 +156,11 @@ fn open_meta<S: Storage>(storage: &mut S) -> Result<S::Region, OpenError> {
     Ok(meta)
 }
 
+/// Creates the first segment, then (if needed) the metadata file: a reader that finds a valid
+/// metadata file always finds a complete first segment.
 fn create_fresh<S: Storage>(
     storage: &mut S,
-    meta: S::Region,
+    existing_meta: Option<S::Region>,
     segment_size_bytes: u64,
 ) -> Result<Recovered<S::Region>, OpenError> {
     let mut segment = storage
@@ -171,6 +174,12 @@ fn create_fresh<S: Storage>(
     storage
         .sync_dir()
         .map_err(open_io("syncing the journal directory"))?;
+    let mut meta = match existing_meta {
+        Some(meta) => meta,
+        None => create_meta(storage)?,
+    };
+    meta.store_u64_release(META_DURABLE_SEQ_OFFSET, 0);
+    meta.store_u64_release(META_COMMITTED_SEQ_OFFSET, 0);
     let report = RecoveryReport {
         created: true,
         ..RecoveryReport::default()
