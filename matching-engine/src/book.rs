@@ -62,7 +62,11 @@ impl Instrument {
         if price < self.min_price || price > self.max_price {
             return Err(RejectReason::PriceOutOfRange);
         }
-        if i128::from(price.0) % i128::from(self.tick_size) != 0 {
+        if !price
+            .0
+            .abs_diff(self.min_price.0)
+            .is_multiple_of(self.tick_size)
+        {
             return Err(RejectReason::PriceNotOnTick);
         }
         Ok(())
@@ -80,8 +84,13 @@ impl Instrument {
 
     /// The level index of a price that passed [`Self::check_price`].
     pub(crate) fn index(&self, price: Price) -> u32 {
-        let offset =
-            (i128::from(price.0) - i128::from(self.min_price.0)) / i128::from(self.tick_size);
+        debug_assert!(price >= self.min_price);
+        let offset = price.0.abs_diff(self.min_price.0);
+        let offset = if self.tick_size == 1 {
+            offset
+        } else {
+            offset / self.tick_size
+        };
         u32::try_from(offset).expect("checked prices index the book")
     }
 

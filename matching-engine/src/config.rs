@@ -13,6 +13,13 @@ const _: () = assert!((QTY_LIMIT as u128) * (ORDERS_LIMIT as u128) <= u64::MAX a
 // Order slots, instrument slots and price-level indexes are u32 with u32::MAX as "none".
 const _: () = assert!(ORDERS_LIMIT < u32::MAX);
 
+/// The largest `instruments_max` a configuration may ask for.
+pub const INSTRUMENTS_LIMIT: u32 = 1 << 16;
+/// The largest `accounts_max` a configuration may ask for.
+pub const ACCOUNTS_LIMIT: u32 = 1 << 24;
+/// The largest `price_levels_max` a configuration may ask for (48 bytes per level, both sides).
+pub const PRICE_LEVELS_LIMIT: u32 = 1 << 25;
+
 /// Default capacity of open orders (resting, pending stops, and the one incoming order).
 pub const ORDERS_MAX_DEFAULT: u32 = 1 << 20;
 /// Default number of instruments (order books).
@@ -23,6 +30,10 @@ pub const ACCOUNTS_MAX_DEFAULT: u32 = 1 << 16;
 pub const PRICE_LEVELS_MAX_DEFAULT: u32 = 1 << 22;
 
 const _: () = assert!(ORDERS_MAX_DEFAULT <= ORDERS_LIMIT);
+const _: () = assert!(INSTRUMENTS_MAX_DEFAULT <= INSTRUMENTS_LIMIT);
+const _: () = assert!(ACCOUNTS_MAX_DEFAULT <= ACCOUNTS_LIMIT);
+const _: () = assert!(PRICE_LEVELS_MAX_DEFAULT <= PRICE_LEVELS_LIMIT);
+const _: () = assert!(PRICE_LEVELS_LIMIT < u32::MAX && ACCOUNTS_LIMIT < u32::MAX);
 const _: () = assert!(INSTRUMENTS_MAX_DEFAULT >= 1 && ACCOUNTS_MAX_DEFAULT >= 1);
 const _: () = assert!(PRICE_LEVELS_MAX_DEFAULT >= INSTRUMENTS_MAX_DEFAULT);
 
@@ -58,10 +69,10 @@ impl EngineConfig {
         self.orders_max >= 1
             && self.orders_max <= ORDERS_LIMIT
             && self.instruments_max >= 1
-            && self.instruments_max < u32::MAX
+            && self.instruments_max <= INSTRUMENTS_LIMIT
             && self.accounts_max >= 1
-            && self.accounts_max < u32::MAX
+            && self.accounts_max <= ACCOUNTS_LIMIT
             && self.price_levels_max >= 1
-            && self.price_levels_max < u32::MAX
+            && self.price_levels_max <= PRICE_LEVELS_LIMIT
     }
 }

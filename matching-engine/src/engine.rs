@@ -146,6 +146,15 @@ impl Engine {
         h.word(c.next_order_id)
             .word(c.next_trade_id)
             .word(c.next_priority);
+        let k = &self.config;
+        for v in [
+            k.orders_max,
+            k.instruments_max,
+            k.accounts_max,
+            k.price_levels_max,
+        ] {
+            h.word(u64::from(v));
+        }
         h.word(u64::from(self.pool.len()))
             .word(self.accounts.list.len() as u64);
         for book in &self.books {

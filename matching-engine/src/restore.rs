@@ -280,7 +280,7 @@ impl Engine {
         let quantities = o.cum.0.checked_add(o.leaves.0) == Some(o.qty.0)
             && o.leaves.0 > 0
             && o.qty <= inst.max_qty
-            && (o.display_qty.0 == 0 || o.display_qty <= o.qty);
+            && o.display_qty <= inst.max_qty;
         let expiry = (o.expire_time.0 != 0) == (o.tif == TimeInForce::Gtd)
             && !matches!(o.tif, TimeInForce::Ioc | TimeInForce::Fok);
         let state = match o.state {
