@@ -85,6 +85,13 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 fn open_storage(dir: &Path) -> anyhow::Result<FileStorage> {
+    if dir.is_dir() && !dir.join(journal::META_FILE_NAME).is_file() {
+        bail!(
+            "{} holds no journal (no {} file)",
+            dir.display(),
+            journal::META_FILE_NAME
+        );
+    }
     FileStorage::open(dir).with_context(|| format!("opening journal directory {}", dir.display()))
 }
 
@@ -321,6 +328,16 @@ mod tests {
         assert!(
             text.contains("records     2") && text.contains("00000000000000000001.seg"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_directory_without_a_journal_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let error = verify(dir.path(), &mut Vec::new()).expect_err("no journal");
+        assert!(
+            format!("{error:#}").contains("holds no journal"),
+            "{error:#}"
         );
     }
 

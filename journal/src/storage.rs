@@ -83,7 +83,7 @@ impl FileStorage {
         if !dir.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("{}", dir.display()),
+                format!("{} is not a directory", dir.display()),
             ));
         }
         Ok(FileStorage {
