@@ -122,6 +122,7 @@ impl Engine {
             }
         }
         self.flush_market_data(out);
+        self.pool.finalize();
     }
 
     /// The fingerprint of everything that affects future output.

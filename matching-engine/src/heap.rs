@@ -47,7 +47,7 @@ impl IndexedHeap {
     }
 
     pub(crate) fn push(&mut self, pool: &mut OrderPool, key: u128, slot: u32) {
-        assert!(self.field.get(&pool.links[slot as usize]) == NONE);
+        assert!(self.field.get(&pool.slots[slot as usize].links) == NONE);
         self.entries.push((key, slot));
         let pos = self.entries.len() - 1;
         self.place(pool, pos);
@@ -55,11 +55,11 @@ impl IndexedHeap {
     }
 
     pub(crate) fn remove(&mut self, pool: &mut OrderPool, slot: u32) {
-        let pos = self.field.get(&pool.links[slot as usize]);
+        let pos = self.field.get(&pool.slots[slot as usize].links);
         assert!(pos != NONE, "order is in the heap");
         let pos = pos as usize;
         assert!(self.entries[pos].1 == slot);
-        self.field.set(&mut pool.links[slot as usize], NONE);
+        self.field.set(&mut pool.slots[slot as usize].links, NONE);
         let last = self.entries.pop().expect("heap holds the order");
         if pos < self.entries.len() {
             self.entries[pos] = last;
@@ -72,7 +72,7 @@ impl IndexedHeap {
     fn place(&self, pool: &mut OrderPool, pos: usize) {
         let slot = self.entries[pos].1;
         let pos = u32::try_from(pos).expect("heap positions fit u32");
-        self.field.set(&mut pool.links[slot as usize], pos);
+        self.field.set(&mut pool.slots[slot as usize].links, pos);
     }
 
     fn swap(&mut self, pool: &mut OrderPool, a: usize, b: usize) {

@@ -92,13 +92,13 @@ impl BookSide {
     /// Appends an order (with `visible` displayed quantity) to the back of a level's queue.
     pub(crate) fn push_back(&mut self, pool: &mut OrderPool, idx: u32, slot: u32, visible: Qty) {
         let level = &mut self.levels[idx as usize];
-        let links = &mut pool.links[slot as usize];
+        let links = &mut pool.slots[slot as usize].links;
         assert!(links.prev == NONE && links.next == NONE);
         links.prev = level.tail;
         if level.tail == NONE {
             level.head = slot;
         } else {
-            pool.links[level.tail as usize].next = slot;
+            pool.slots[level.tail as usize].links.next = slot;
         }
         level.tail = slot;
         level.count += 1;
@@ -117,20 +117,20 @@ impl BookSide {
     /// Unlinks an order whose displayed quantity is `visible` from a level's queue.
     pub(crate) fn unlink(&mut self, pool: &mut OrderPool, idx: u32, slot: u32, visible: Qty) {
         let level = &mut self.levels[idx as usize];
-        let links = pool.links[slot as usize];
+        let links = pool.slots[slot as usize].links;
         if links.prev == NONE {
             assert!(level.head == slot);
             level.head = links.next;
         } else {
-            pool.links[links.prev as usize].next = links.next;
+            pool.slots[links.prev as usize].links.next = links.next;
         }
         if links.next == NONE {
             assert!(level.tail == slot);
             level.tail = links.prev;
         } else {
-            pool.links[links.next as usize].prev = links.prev;
+            pool.slots[links.next as usize].links.prev = links.prev;
         }
-        let l = &mut pool.links[slot as usize];
+        let l = &mut pool.slots[slot as usize].links;
         l.prev = NONE;
         l.next = NONE;
         level.count -= 1;
@@ -164,7 +164,7 @@ impl BookSide {
     ) -> impl Iterator<Item = u32> + 'a {
         let head = self.levels[idx as usize].head;
         std::iter::successors((head != NONE).then_some(head), move |&s| {
-            let next = pool.links[s as usize].next;
+            let next = pool.slots[s as usize].links.next;
             (next != NONE).then_some(next)
         })
     }

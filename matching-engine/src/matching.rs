@@ -34,7 +34,7 @@ impl Engine {
         out: &mut Vec<Event>,
     ) -> Remainder {
         let taker = *self.pool.get(t);
-        let links = self.pool.links[t as usize];
+        let links = self.pool.slots[t as usize].links;
         let book = links.book as usize;
         let limit = (!taker.is_market()).then(|| self.books[book].instrument.index(taker.price));
         let stp = self.accounts.list[links.account as usize].limits.stp_mode;
@@ -70,7 +70,7 @@ impl Engine {
         request_id: RequestId,
         out: &mut Vec<Event>,
     ) {
-        let book = self.pool.links[t as usize].book;
+        let book = self.pool.slots[t as usize].links.book;
         let b = &self.books[book as usize];
         let price = b.instrument.price(index);
         let (taker, maker) = (*self.pool.get(t), *self.pool.get(m));

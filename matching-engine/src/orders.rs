@@ -261,7 +261,7 @@ impl Engine {
             *o
         });
         assert!(order.state == OrderState::Active && order.leaves.0 > 0 && !order.is_market());
-        let book = self.pool.links[slot as usize].book;
+        let book = self.pool.slots[slot as usize].links.book;
         let index = self.books[book as usize].instrument.index(order.price);
         self.mark_dirty(book, order.side, index);
         self.books[book as usize].side_mut(order.side).push_back(
@@ -270,13 +270,13 @@ impl Engine {
             slot,
             order.visible,
         );
-        self.pool.links[slot as usize].resting = true;
+        self.pool.slots[slot as usize].links.resting = true;
     }
 
     /// Takes a resting order out of its level (its queue position is lost).
     pub(crate) fn unrest(&mut self, slot: u32) {
         let order = *self.pool.get(slot);
-        let links = &mut self.pool.links[slot as usize];
+        let links = &mut self.pool.slots[slot as usize].links;
         assert!(links.resting);
         links.resting = false;
         let book = links.book;
@@ -292,10 +292,10 @@ impl Engine {
 
     /// Removes an order that is no longer open from every index and frees its slot.
     pub(crate) fn retire(&mut self, slot: u32) -> Order {
-        if self.pool.links[slot as usize].resting {
+        if self.pool.slots[slot as usize].links.resting {
             self.unrest(slot);
         }
-        let links = self.pool.links[slot as usize];
+        let links = self.pool.slots[slot as usize].links;
         let order = *self.pool.get(slot);
         if links.expiry_pos != crate::pool::NONE {
             self.expiries.remove(&mut self.pool, slot);

@@ -3,7 +3,8 @@
 //!
 //! Mutation goes through [`OrderPool::modify`], which keeps the incremental state hash exact: each
 //! order's contribution is hashed from its fields (priority stamp included), and the pool keeps the
-//! wrapping sum of the contributions of its live orders.
+//! wrapping sum of the contributions of its live orders. Orders changed during a command are
+//! listed and rehashed once each by [`OrderPool::finalize`] at the end of the command.
 
 use protocol::{
     AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, PostOnly, Price, Qty, SessionId,
@@ -110,13 +111,24 @@ impl Links {
     };
 }
 
+/// One slot: the order and its bookkeeping side by side, so touching an order touches adjacent
+/// cache lines only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot {
+    pub(crate) order: Order,
+    /// This order's contribution to the pool's hash sum (zero until first hashed).
+    hash: u128,
+    pub(crate) links: Links,
+    live: bool,
+    /// Listed in `dirty`: changed in the current command, rehashed by `finalize`.
+    dirty: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct OrderPool {
-    orders: Vec<Order>,
-    hashes: Vec<u128>,
-    pub(crate) links: Vec<Links>,
-    live: Vec<bool>,
+    pub(crate) slots: Vec<Slot>,
     free: Vec<u32>,
+    dirty: Vec<u32>,
     len: u32,
     capacity: u32,
     hash_sum: u128,
@@ -126,11 +138,9 @@ impl OrderPool {
     pub(crate) fn new(capacity: u32) -> Self {
         let n = capacity as usize;
         Self {
-            orders: Vec::with_capacity(n),
-            hashes: Vec::with_capacity(n),
-            links: Vec::with_capacity(n),
-            live: Vec::with_capacity(n),
+            slots: Vec::with_capacity(n),
             free: Vec::with_capacity(n),
+            dirty: Vec::with_capacity(n),
             len: 0,
             capacity,
             hash_sum: 0,
@@ -145,75 +155,101 @@ impl OrderPool {
         self.len == self.capacity
     }
 
-    /// The wrapping sum of every live order's hash.
+    /// The wrapping sum of every live order's hash; only between commands (after `finalize`).
     pub(crate) fn hash_sum(&self) -> u128 {
+        assert!(self.dirty.is_empty(), "hash read mid-command");
         self.hash_sum
     }
 
     /// Stores an order in a free slot. The caller checks `is_full` first.
     pub(crate) fn insert(&mut self, order: Order, book: u32, account: u32) -> u32 {
         assert!(!self.is_full(), "pool capacity is checked by the caller");
-        let h = order.hash();
-        let links = Links {
-            book,
-            account,
-            ..Links::EMPTY
+        let slot = Slot {
+            order,
+            hash: 0,
+            links: Links {
+                book,
+                account,
+                ..Links::EMPTY
+            },
+            live: true,
+            dirty: false,
         };
-        let slot = if let Some(slot) = self.free.pop() {
-            let i = slot as usize;
-            self.orders[i] = order;
-            self.hashes[i] = h;
-            self.links[i] = links;
-            self.live[i] = true;
-            slot
+        let index = if let Some(index) = self.free.pop() {
+            let i = index as usize;
+            // A slot freed earlier in this command may still be listed as dirty.
+            let listed = self.slots[i].dirty;
+            self.slots[i] = Slot {
+                dirty: listed,
+                ..slot
+            };
+            index
         } else {
-            let slot = u32::try_from(self.orders.len()).expect("capacity fits u32");
-            self.orders.push(order);
-            self.hashes.push(h);
-            self.links.push(links);
-            self.live.push(true);
-            slot
+            let index = u32::try_from(self.slots.len()).expect("capacity fits u32");
+            self.slots.push(slot);
+            index
         };
         self.len += 1;
-        self.hash_sum = self.hash_sum.wrapping_add(h);
-        slot
+        self.mark(index);
+        index
     }
 
-    pub(crate) fn remove(&mut self, slot: u32) -> Order {
-        let i = slot as usize;
-        assert!(self.live[i], "removing a free slot");
-        let l = &self.links[i];
+    pub(crate) fn remove(&mut self, index: u32) -> Order {
+        let slot = &mut self.slots[index as usize];
+        assert!(slot.live, "removing a free slot");
+        let l = &slot.links;
         assert!(!l.resting && l.expiry_pos == NONE && l.stop_pos == NONE);
-        self.live[i] = false;
+        slot.live = false;
+        self.hash_sum = self.hash_sum.wrapping_sub(slot.hash);
+        slot.hash = 0;
         self.len -= 1;
-        self.hash_sum = self.hash_sum.wrapping_sub(self.hashes[i]);
-        self.free.push(slot);
-        self.orders[i]
+        self.free.push(index);
+        slot.order
     }
 
-    pub(crate) fn get(&self, slot: u32) -> &Order {
-        let i = slot as usize;
-        assert!(self.live[i]);
-        &self.orders[i]
+    pub(crate) fn get(&self, index: u32) -> &Order {
+        let slot = &self.slots[index as usize];
+        assert!(slot.live);
+        &slot.order
     }
 
-    /// Changes an order's fields, keeping the pool's hash sum exact.
-    pub(crate) fn modify<R>(&mut self, slot: u32, f: impl FnOnce(&mut Order) -> R) -> R {
-        let i = slot as usize;
-        assert!(self.live[i]);
-        let result = f(&mut self.orders[i]);
-        let h = self.orders[i].hash();
-        self.hash_sum = self.hash_sum.wrapping_sub(self.hashes[i]).wrapping_add(h);
-        self.hashes[i] = h;
+    /// Changes an order's fields; its hash contribution is brought up to date by `finalize`.
+    pub(crate) fn modify<R>(&mut self, index: u32, f: impl FnOnce(&mut Order) -> R) -> R {
+        let slot = &mut self.slots[index as usize];
+        assert!(slot.live);
+        let result = f(&mut slot.order);
+        self.mark(index);
         result
+    }
+
+    fn mark(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        if !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(index);
+        }
+    }
+
+    /// Rehashes every order changed since the last call, once each: the end of every command.
+    pub(crate) fn finalize(&mut self) {
+        for &index in &self.dirty {
+            let slot = &mut self.slots[index as usize];
+            slot.dirty = false;
+            if slot.live {
+                let h = slot.order.hash();
+                self.hash_sum = self.hash_sum.wrapping_sub(slot.hash).wrapping_add(h);
+                slot.hash = h;
+            }
+        }
+        self.dirty.clear();
     }
 
     /// Live slots in slot order (internal use: callers sort by order id before anything is seen).
     pub(crate) fn live_slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.live
+        self.slots
             .iter()
             .enumerate()
-            .filter(|(_, live)| **live)
+            .filter(|(_, slot)| slot.live)
             .map(|(i, _)| u32::try_from(i).expect("slots fit u32"))
     }
 

@@ -34,7 +34,7 @@ impl Engine {
     /// The checks, in order; the price the order will have (post-only may reprice).
     fn check_replace(&self, slot: u32, c: &Replace) -> Result<Price, RejectReason> {
         let order = self.pool.get(slot);
-        let links = self.pool.links[slot as usize];
+        let links = self.pool.slots[slot as usize].links;
         let b = &self.books[links.book as usize];
         if order.state == OrderState::PendingStop {
             return Err(RejectReason::InvalidReplace);
@@ -98,7 +98,7 @@ impl Engine {
                 o.visible = o.visible.min(leaves);
                 *o
             });
-            let book = self.pool.links[slot as usize].book;
+            let book = self.pool.slots[slot as usize].links.book;
             let index = self.books[book as usize].instrument.index(price);
             self.mark_dirty(book, old.side, index);
             self.books[book as usize]

@@ -145,6 +145,7 @@ impl Engine {
         if r.at != body.len() {
             return Err(Invalid("trailing bytes"));
         }
+        engine.pool.finalize();
         engine.check_uncrossed()?;
         if engine.state_hash().0 != hash {
             return Err(SnapshotError::HashMismatch);
@@ -254,7 +255,7 @@ impl Engine {
             return Err(Invalid("queue out of priority order"));
         }
         side.push_back(&mut self.pool, index, slot, order.visible);
-        self.pool.links[slot as usize].resting = true;
+        self.pool.slots[slot as usize].links.resting = true;
         Ok(())
     }
 

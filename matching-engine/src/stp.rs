@@ -49,7 +49,7 @@ impl Engine {
         out: &mut Vec<Event>,
     ) -> bool {
         let qty = self.pool.get(t).leaves.min(self.pool.get(m).visible);
-        let book = self.pool.links[m as usize].book;
+        let book = self.pool.slots[m as usize].links.book;
         let resting = *self.pool.get(m);
         let index = self.books[book as usize].instrument.index(resting.price);
         self.mark_dirty(book, resting.side, index);

@@ -45,7 +45,8 @@ const EMPTY: u32 = u32::MAX;
 
 #[derive(Debug)]
 pub(crate) struct Table<K: Key> {
-    entries: Vec<(K, u32)>,
+    /// (key, value, home bucket): the home is kept so deletion never rehashes.
+    entries: Vec<(K, u32, u32)>,
     mask: usize,
     len: usize,
     capacity: usize,
@@ -57,7 +58,7 @@ impl<K: Key> Table<K> {
         let capacity = capacity as usize;
         let buckets = (capacity * 2).next_power_of_two().max(8);
         Self {
-            entries: vec![(K::default(), EMPTY); buckets],
+            entries: vec![(K::default(), EMPTY, 0); buckets],
             mask: buckets - 1,
             len: 0,
             capacity,
@@ -100,12 +101,13 @@ impl<K: Key> Table<K> {
             self.len < self.capacity,
             "table capacity is checked by the caller"
         );
-        let mut i = self.home(key);
+        let home = self.home(key);
+        let mut i = home;
         while self.entries[i].1 != EMPTY {
             assert!(self.entries[i].0 != key, "table keys are unique");
             i = (i + 1) & self.mask;
         }
-        self.entries[i] = (key, value);
+        self.entries[i] = (key, value, u32::try_from(home).expect("buckets fit u32"));
         self.len += 1;
     }
 
@@ -116,7 +118,7 @@ impl<K: Key> Table<K> {
         // Backward shift: pull later entries of the probe run into the hole.
         let mut i = (hole + 1) & self.mask;
         while self.entries[i].1 != EMPTY {
-            let home = self.home(self.entries[i].0);
+            let home = self.entries[i].2 as usize;
             let distance_i = i.wrapping_sub(home) & self.mask;
             let distance_hole = hole.wrapping_sub(home) & self.mask;
             if distance_hole <= distance_i {
@@ -125,7 +127,7 @@ impl<K: Key> Table<K> {
             }
             i = (i + 1) & self.mask;
         }
-        self.entries[hole] = (K::default(), EMPTY);
+        self.entries[hole] = (K::default(), EMPTY, 0);
         Some(value)
     }
 }
