@@ -28,6 +28,7 @@ mod scan;
 mod split;
 mod storage;
 mod sys;
+mod torn_tail;
 mod writer;
 
 pub use error::{AppendError, CorruptError, CorruptReason, OpenError, ReadError, SyncError};

@@ -15,9 +15,9 @@ use crate::format::{
     META_DURABLE_SEQ_OFFSET, META_SIZE, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, best_checkpoint,
     encode_checkpoint, meta_header, meta_header_valid, record_header, segment_header,
 };
-use crate::limits::PAGE_SIZE;
-use crate::scan::{self, Check, Link, Stop, check_segment_start, find_valid_after, scan_segment};
+use crate::scan::{self, Check, Link, Stop, check_segment_start, scan_segment};
 use crate::storage::{Region, Storage};
+use crate::torn_tail::{Bad, find_follower, truncate_tail};
 
 /// How recovery treats an invalid record that valid records follow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,14 +90,14 @@ pub(crate) struct Recovered<R> {
 
 /// The segment being scanned.
 #[derive(Debug)]
-struct Cursor<R> {
-    list_pos: usize,
-    first_seq: u64,
-    index: u64,
-    region: R,
-    offset: usize,
-    last: Link,
-    last_record: Option<RecordPos>,
+pub(crate) struct Cursor<R> {
+    pub(crate) list_pos: usize,
+    pub(crate) first_seq: u64,
+    pub(crate) index: u64,
+    pub(crate) region: R,
+    pub(crate) offset: usize,
+    pub(crate) last: Link,
+    pub(crate) last_record: Option<RecordPos>,
 }
 
 /// Writes `checkpoint` into the slot its generation selects and syncs that slot.
@@ -309,15 +309,6 @@ fn start_without_checkpoint<S: Storage>(
     }
 }
 
-/// The first invalid position found by the forward scan.
-#[derive(Debug)]
-enum Bad {
-    /// At the cursor's offset, in the cursor's segment.
-    InSegment(CorruptReason),
-    /// The header (or name) of the segment file after the cursor's.
-    NextSegment(CorruptReason),
-}
-
 fn scan_forward<S: Storage>(
     storage: &mut S,
     segments: &[u64],
@@ -326,182 +317,90 @@ fn scan_forward<S: Storage>(
     report: &mut RecoveryReport,
 ) -> Result<Cursor<S::Region>, OpenError> {
     loop {
-        let (start, first_seq) = (cursor.offset, cursor.first_seq);
-        let mut last_offset = None;
-        let scan = scan_segment(
-            cursor.region.bytes(),
-            start,
-            cursor.last,
-            u64::MAX,
-            |info| {
-                report.records_scanned += 1;
-                last_offset = Some(info.offset);
-            },
-        );
-        if let Some(offset) = last_offset {
-            cursor.last_record = Some(RecordPos {
-                segment_first_seq: first_seq,
-                offset,
-            });
-        }
-        (cursor.offset, cursor.last) = (scan.end, scan.last);
-        // What was found may sit only in the page cache (a crashed process): make it durable
-        // before a checkpoint names it.
-        cursor
-            .region
-            .sync(start, scan.end - start)
-            .map_err(open_io("syncing a segment"))?;
-        let stop = match scan.stop {
-            Stop::End if cursor.region.bytes()[scan.end..].iter().any(|&b| b != 0) => {
-                Stop::Invalid(CorruptReason::TrailingData)
-            }
-            stop => stop,
-        };
-        if let Stop::Invalid(reason) = stop {
-            let tail = truncate_tail(storage, segments, &mut cursor, Bad::InSegment(reason), mode)?;
-            report.torn_tail = Some(tail);
-            return Ok(cursor);
-        }
-        let Some(&next_seq) = segments.get(cursor.list_pos + 1) else {
-            return Ok(cursor);
-        };
-        let expected = cursor.last.seq + 1;
-        let bad = if next_seq == expected {
-            let region = storage
-                .open_segment(next_seq)
-                .map_err(open_io("opening a segment"))?;
-            match check_segment_start(region.bytes(), next_seq, Some((cursor.index, cursor.last))) {
-                Ok(next) => {
-                    cursor = Cursor {
-                        list_pos: cursor.list_pos + 1,
-                        first_seq: next_seq,
-                        index: next.index,
-                        region,
-                        offset: SEGMENT_HEADER_SIZE,
-                        ..cursor
-                    };
-                    continue;
+        let bad = match scan_cursor_segment(&mut cursor, report)? {
+            Stop::Invalid(reason) => Bad::InSegment(reason),
+            Stop::End | Stop::Limit => {
+                let Some(&next_seq) = segments.get(cursor.list_pos + 1) else {
+                    return Ok(cursor);
+                };
+                match next_segment(storage, &cursor, next_seq)? {
+                    Ok((index, region)) => {
+                        cursor = Cursor {
+                            list_pos: cursor.list_pos + 1,
+                            first_seq: next_seq,
+                            index,
+                            region,
+                            offset: SEGMENT_HEADER_SIZE,
+                            ..cursor
+                        };
+                        continue;
+                    }
+                    Err(reason) => Bad::NextSegment(reason),
                 }
-                Err(reason) => reason,
-            }
-        } else {
-            CorruptReason::UnexpectedSegment {
-                first_seq: next_seq,
-                expected,
             }
         };
-        let tail = truncate_tail(storage, segments, &mut cursor, Bad::NextSegment(bad), mode)?;
-        report.torn_tail = Some(tail);
+        report.torn_tail = Some(truncate_tail(storage, segments, &mut cursor, bad, mode)?);
         return Ok(cursor);
     }
 }
 
-/// Applies the torn-tail rule at the first invalid position: refuse (strict) when a valid
-/// record follows it, otherwise zero it and remove every later segment file.
-fn truncate_tail<S: Storage>(
-    storage: &mut S,
-    segments: &[u64],
-    cursor: &mut Cursor<S::Region>,
-    bad: Bad,
-    mode: RecoveryMode,
-) -> Result<TornTail, OpenError> {
-    let after_seq = cursor.last.seq;
-    let (bad_first_seq, bad_offset, reason, in_segment) = match bad {
-        Bad::InSegment(reason) => (cursor.first_seq, cursor.offset, reason, true),
-        Bad::NextSegment(reason) => (segments[cursor.list_pos + 1], 0, reason, false),
-    };
-    let mut follower = None;
-    if in_segment {
-        follower = find_valid_after(cursor.region.bytes(), cursor.offset + 8, after_seq)
-            .map(|info| (cursor.first_seq, info));
-    }
-    if follower.is_none() {
-        follower = find_follower(
-            storage,
-            segments,
-            cursor.list_pos + 1,
-            SEGMENT_HEADER_SIZE,
-            after_seq,
-        )?;
-    }
-    let error = CorruptError {
-        segment: storage.segment_display(bad_first_seq),
-        offset: bad_offset as u64,
-        seq: after_seq + 1,
-        reason,
-    };
-    if let (Some((segment, info)), RecoveryMode::Strict) = (follower, mode) {
-        return Err(OpenError::CorruptBeforeTail {
-            corrupt: error,
-            follower_segment: storage.segment_display(segment),
-            follower_offset: info.offset as u64,
-            follower_seq: info.seq,
+/// Verifies the cursor's segment from its offset, advancing the cursor past every valid
+/// record and syncing them (they may sit only in the page cache of a crashed process, and a
+/// checkpoint is about to name them). Returns how the segment's data stopped.
+fn scan_cursor_segment<R: Region>(
+    cursor: &mut Cursor<R>,
+    report: &mut RecoveryReport,
+) -> Result<Stop, OpenError> {
+    let (start, first_seq) = (cursor.offset, cursor.first_seq);
+    let mut last_offset = None;
+    let scan = scan_segment(
+        cursor.region.bytes(),
+        start,
+        cursor.last,
+        u64::MAX,
+        |info| {
+            report.records_scanned += 1;
+            last_offset = Some(info.offset);
+        },
+    );
+    if let Some(offset) = last_offset {
+        cursor.last_record = Some(RecordPos {
+            segment_first_seq: first_seq,
+            offset,
         });
     }
-    let bytes_zeroed = if in_segment {
-        zero_from(&mut cursor.region, cursor.offset)?
-    } else {
-        0
-    };
-    let mut segments_removed = Vec::new();
-    for &seq in &segments[cursor.list_pos + 1..] {
-        storage
-            .remove_segment(seq)
-            .map_err(open_io("removing a segment after a torn tail"))?;
-        segments_removed.push(storage.segment_display(seq));
-    }
-    if !segments_removed.is_empty() {
-        storage
-            .sync_dir()
-            .map_err(open_io("syncing the journal directory"))?;
-    }
-    Ok(TornTail {
-        segment: error.segment,
-        offset: error.offset,
-        seq: error.seq,
-        reason: error.reason,
-        bytes_zeroed,
-        segments_removed,
-        discarded_valid_seq: follower.map(|(_, info)| info.seq),
+    (cursor.offset, cursor.last) = (scan.end, scan.last);
+    cursor
+        .region
+        .sync(start, scan.end - start)
+        .map_err(open_io("syncing a segment"))?;
+    Ok(match scan.stop {
+        Stop::End if cursor.region.bytes()[scan.end..].iter().any(|&b| b != 0) => {
+            Stop::Invalid(CorruptReason::TrailingData)
+        }
+        stop => stop,
     })
 }
 
-/// The first valid record above `after_seq` in the segment files from `list_pos` on.
-fn find_follower<S: Storage>(
+/// Opens the segment file after the cursor's and checks it continues the log: its index and
+/// region, or why it does not.
+fn next_segment<S: Storage>(
     storage: &mut S,
-    segments: &[u64],
-    list_pos: usize,
-    start: usize,
-    after_seq: u64,
-) -> Result<Option<(u64, scan::RecordInfo)>, OpenError> {
-    for &first_seq in segments.iter().skip(list_pos) {
-        let region = storage
-            .open_segment_read(first_seq)
-            .map_err(open_io("reading a segment"))?;
-        if let Some(info) = find_valid_after(region.as_ref(), start, after_seq) {
-            return Ok(Some((first_seq, info)));
-        }
+    cursor: &Cursor<S::Region>,
+    next_seq: u64,
+) -> Result<Result<(u64, S::Region), CorruptReason>, OpenError> {
+    let expected = cursor.last.seq + 1;
+    if next_seq != expected {
+        return Ok(Err(CorruptReason::UnexpectedSegment {
+            first_seq: next_seq,
+            expected,
+        }));
     }
-    Ok(None)
-}
-
-/// Zeroes every non-zero byte from `offset` to the end of the region and syncs them, so the
-/// next append lands on clean bytes. Returns the length of the zeroed span.
-fn zero_from<R: Region>(region: &mut R, offset: usize) -> Result<u64, OpenError> {
-    let bytes = region.bytes_mut();
-    let Some(last_dirty) = bytes[offset..].iter().rposition(|&b| b != 0) else {
-        return Ok(0);
-    };
-    let span = last_dirty + 1;
-    for page in bytes[offset..offset + span].chunks_mut(PAGE_SIZE) {
-        if page.iter().any(|&b| b != 0) {
-            page.fill(0);
-        }
-    }
-    region
-        .sync(offset, span)
-        .map_err(open_io("syncing a truncated tail"))?;
-    Ok(span as u64)
+    let region = storage
+        .open_segment(next_seq)
+        .map_err(open_io("opening a segment"))?;
+    let previous = Some((cursor.index, cursor.last));
+    Ok(check_segment_start(region.bytes(), next_seq, previous).map(|next| (next.index, region)))
 }
 
 fn finish<R: Region>(
