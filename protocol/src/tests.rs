@@ -243,13 +243,21 @@ fn render_layouts() -> String {
         writeln!(out, "### {kind}\n").unwrap();
         for (name, template_id, layout) in layouts {
             let body: usize = layout.iter().map(|f| f.2).sum();
-            writeln!(out, "#### {name} (template {template_id}, body {body} bytes)\n").unwrap();
+            writeln!(
+                out,
+                "#### {name} (template {template_id}, body {body} bytes)\n"
+            )
+            .unwrap();
             writeln!(out, "| offset | bytes | field | type |").unwrap();
             writeln!(out, "|---:|---:|---|---|").unwrap();
             let mut offset = HEADER_SIZE;
             for (field, ty, size) in layout.iter().filter(|f| f.2 > 0) {
-                writeln!(out, "| {offset} | {size} | `{field}` | {} |", wire_type(ty, *size))
-                    .unwrap();
+                writeln!(
+                    out,
+                    "| {offset} | {size} | `{field}` | {} |",
+                    wire_type(ty, *size)
+                )
+                .unwrap();
                 offset += size;
             }
             writeln!(out).unwrap();
@@ -263,7 +271,10 @@ fn render_enums(out: &mut String) {
     use crate::types::*;
     use std::fmt::Write;
     fn values<T: std::fmt::Debug + Copy>(all: &[T], code: impl Fn(T) -> u16) -> String {
-        all.iter().map(|&v| format!("{} = `{v:?}`", code(v))).collect::<Vec<_>>().join(", ")
+        all.iter()
+            .map(|&v| format!("{} = `{v:?}`", code(v)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
     writeln!(out, "### Enum values\n").unwrap();
     writeln!(out, "| enum | values |").unwrap();
@@ -271,14 +282,29 @@ fn render_enums(out: &mut String) {
     let rows = [
         ("Side", values(Side::ALL, |v| v.to_u8().into())),
         ("OrderType", values(OrderType::ALL, |v| v.to_u8().into())),
-        ("TimeInForce", values(TimeInForce::ALL, |v| v.to_u8().into())),
+        (
+            "TimeInForce",
+            values(TimeInForce::ALL, |v| v.to_u8().into()),
+        ),
         ("PostOnly", values(PostOnly::ALL, |v| v.to_u8().into())),
         ("StpMode", values(StpMode::ALL, |v| v.to_u8().into())),
-        ("MassCancelScope", values(MassCancelScope::ALL, |v| v.to_u8().into())),
+        (
+            "MassCancelScope",
+            values(MassCancelScope::ALL, |v| v.to_u8().into()),
+        ),
         ("ExecType", values(ExecType::ALL, |v| v.to_u8().into())),
-        ("OrderStatus", values(OrderStatus::ALL, |v| v.to_u8().into())),
-        ("CancelRejectTo", values(CancelRejectTo::ALL, |v| v.to_u8().into())),
-        ("RejectReason (u16, 0 = none)", values(RejectReason::ALL, RejectReason::to_u16)),
+        (
+            "OrderStatus",
+            values(OrderStatus::ALL, |v| v.to_u8().into()),
+        ),
+        (
+            "CancelRejectTo",
+            values(CancelRejectTo::ALL, |v| v.to_u8().into()),
+        ),
+        (
+            "RejectReason (u16, 0 = none)",
+            values(RejectReason::ALL, RejectReason::to_u16),
+        ),
     ];
     for (name, values) in rows {
         writeln!(out, "| `{name}` | {values} |").unwrap();

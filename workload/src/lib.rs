@@ -30,7 +30,12 @@ pub struct FlowConfig {
 
 impl Default for FlowConfig {
     fn default() -> Self {
-        Self { seed: 42, sessions: 4, instrument: InstrumentId(1), mid_start: Price(1_000_000) }
+        Self {
+            seed: 42,
+            sessions: 4,
+            instrument: InstrumentId(1),
+            mid_start: Price(1_000_000),
+        }
     }
 }
 
@@ -38,6 +43,9 @@ impl Default for FlowConfig {
 const OFFSET_TICKS_MAX: u64 = 32;
 /// Largest order size.
 const SIZE_MAX: u64 = 250;
+/// The instrument's valid prices: the starting mid +/- this many ticks (far beyond the walk's
+/// reach in 10M steps, about 2,600 ticks at one standard deviation).
+const PRICE_RANGE_TICKS: i64 = 100_000;
 /// How many earlier client order ids a cancel may pick from (per session).
 const CANCEL_WINDOW_MAX: usize = 4096;
 
@@ -76,7 +84,11 @@ impl Flow {
         let slot = &mut self.next_request[session as usize];
         let request_id = RequestId(*slot);
         *slot += 1;
-        Origin { session: SessionId(session), account: AccountId(session), request_id }
+        Origin {
+            session: SessionId(session),
+            account: AccountId(session),
+            request_id,
+        }
     }
 
     fn setup_commands(&mut self) -> Vec<Command> {
@@ -85,8 +97,14 @@ impl Flow {
             symbol: Symbol::new("LOCK-USD").expect("valid symbol"),
             tick_size: 1,
             lot_size: 1,
-            min_price: Price(1),
-            max_price: Price(self.config.mid_start.0.saturating_mul(4)),
+            min_price: Price(
+                self.config
+                    .mid_start
+                    .0
+                    .saturating_sub(PRICE_RANGE_TICKS)
+                    .max(1),
+            ),
+            max_price: Price(self.config.mid_start.0.saturating_add(PRICE_RANGE_TICKS)),
             min_qty: Qty(1),
             max_qty: Qty(1_000_000),
             reference_price: self.config.mid_start,
@@ -107,9 +125,15 @@ impl Flow {
     }
 
     fn new_order(&mut self, session: u32, order_type: OrderType, tif: TimeInForce) -> Command {
-        let side = if self.rng.below(2) == 0 { Side::Buy } else { Side::Sell };
+        let side = if self.rng.below(2) == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         self.mid += [-1, 0, 1][self.rng.index(3)];
-        self.mid = self.mid.max(i64::try_from(OFFSET_TICKS_MAX).expect("small") + 1);
+        self.mid = self
+            .mid
+            .max(i64::try_from(OFFSET_TICKS_MAX).expect("small") + 1);
         let offset = i64::try_from(1 + self.rng.below(OFFSET_TICKS_MAX)).expect("small");
         // Buyers bid below the mid and sellers offer above it, so books build up and cross
         // only when the walk moves through them.
@@ -134,7 +158,11 @@ impl Flow {
             time_in_force: tif,
             post_only: PostOnly::Off,
             client_order_id: ClientOrderId(client_order_id),
-            price: if order_type == OrderType::Market { Price(0) } else { Price(price) },
+            price: if order_type == OrderType::Market {
+                Price(0)
+            } else {
+                Price(price)
+            },
             stop_price: Price(0),
             qty: Qty(1 + self.rng.below(SIZE_MAX)),
             display_qty: Qty(0),
@@ -185,7 +213,10 @@ mod tests {
         let a: Vec<_> = Flow::new(FlowConfig::default()).take(5000).collect();
         let b: Vec<_> = Flow::new(FlowConfig::default()).take(5000).collect();
         assert_eq!(a, b);
-        let other = FlowConfig { seed: 43, ..FlowConfig::default() };
+        let other = FlowConfig {
+            seed: 43,
+            ..FlowConfig::default()
+        };
         let c: Vec<_> = Flow::new(other).take(5000).collect();
         assert_ne!(a, c);
     }
@@ -211,7 +242,11 @@ mod tests {
     fn setup_defines_the_instrument_then_each_account() {
         let setup: Vec<_> = Flow::new(FlowConfig::default()).take(5).collect();
         assert!(matches!(setup[0], Command::DefineInstrument(_)));
-        assert!(setup[1..].iter().all(|c| matches!(c, Command::SetRiskLimits(_))));
+        assert!(
+            setup[1..]
+                .iter()
+                .all(|c| matches!(c, Command::SetRiskLimits(_)))
+        );
     }
 
     #[test]
