@@ -71,6 +71,27 @@ mod tests {
     }
 
     #[test]
+    fn parts_match_the_encoded_record_for_every_body_length() {
+        let header: [u64; 3] = [0x0001_0000_0000_0040, 77, 123_456];
+        for body_len in 0..200 {
+            let body = record(body_len, 9);
+            let size = (32 + body_len + 7) & !7;
+            let mut encoded = vec![0_u8; size];
+            encoded[4..8].copy_from_slice(&0xabcd_ef01_u32.to_le_bytes());
+            for (slot, word) in encoded[8..32].chunks_exact_mut(8).zip(header) {
+                slot.copy_from_slice(&word.to_le_bytes());
+            }
+            encoded[32..32 + body_len].copy_from_slice(&body);
+            let expected = reference_record_crc(&encoded);
+            assert_eq!(
+                record_crc_parts(header, &body, 0xabcd_ef01),
+                expected,
+                "len {body_len}"
+            );
+        }
+    }
+
+    #[test]
     fn batch_matches_single() {
         let records = [
             record(32, 1),

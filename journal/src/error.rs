@@ -153,7 +153,8 @@ pub enum AppendError {
         /// The next sequence number.
         expected: u64,
     },
-    /// Rolling to a new segment failed (nothing was written).
+    /// Rolling to a new segment failed. The record was not written, and the writer is
+    /// poisoned: reopen it, and recovery settles the half-made segment.
     #[error("journal segment roll failed: {0}")]
     Roll(io::Error),
     /// The durability policy's sync failed.

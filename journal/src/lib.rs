@@ -15,6 +15,8 @@
 //! Invariant: the journal never reads a clock; every time it needs (`timestamp_ns`, `now_ns`)
 //! is passed in by the caller. The on-disk format is documented in `docs/journal-format.md`.
 
+#![warn(missing_docs)]
+
 mod crc;
 mod error;
 mod format;

@@ -34,6 +34,7 @@ fn atomic_at(base: *const u8, len: usize, offset: usize) -> *mut u64 {
 }
 
 /// Release-stores `value` at `offset` of a writable mapping.
+#[inline]
 pub(crate) fn store_release(map: &mut MmapMut, offset: usize, value: u64) {
     let ptr = atomic_at(map.as_ptr(), map.len(), offset);
     // SAFETY: `ptr` is in bounds and 8-byte aligned (checked above) and the mapping outlives

@@ -219,7 +219,9 @@ impl<S: Storage> Writer<S> {
         }
         let size = record_size(body.len());
         if self.offset + size > self.segment.bytes().len() {
-            self.roll()?;
+            // A half-done roll (say, the file created but its header not synced) is left for
+            // recovery to sort out: reopen.
+            self.roll().inspect_err(|_| self.poisoned = true)?;
         }
         let seq = self.last.seq + 1;
         let fields = RecordFields {

@@ -260,3 +260,37 @@ fn config_out_of_range_is_refused() {
         Err(OpenError::Config(_))
     ));
 }
+
+#[test]
+fn a_failed_roll_poisons_the_writer_and_reopening_recovers() {
+    // Find the first record that rolls into a second segment.
+    let mut probe = MemStorage::new();
+    let mut writer = Writer::open_with(probe.clone(), config(Durability::Every)).expect("open");
+    while probe.list_segments().expect("list").len() < 2 {
+        append_n(&mut writer, 1);
+    }
+    let roll_seq = writer.last_seq();
+    drop(writer);
+
+    let mut storage = MemStorage::new();
+    let mut writer = Writer::open_with(storage.clone(), config(Durability::Every)).expect("open");
+    append_n(&mut writer, roll_seq - 1);
+    // Something already holds the next segment's name, so the roll cannot create it.
+    drop(storage.create_segment(roll_seq, SMALL).expect("squat"));
+    let result = writer.append(1, RecordKind::COMMAND, &body(roll_seq));
+    assert!(matches!(result, Err(AppendError::Roll(_))), "{result:?}");
+    let result = writer.append(1, RecordKind::COMMAND, b"x");
+    assert!(
+        matches!(result, Err(AppendError::Sync(SyncError::Poisoned))),
+        "{result:?}"
+    );
+    drop(writer);
+    storage
+        .remove_segment(roll_seq)
+        .expect("clear the squatter");
+    let mut writer = Writer::open_with(storage.clone(), config(Durability::Every)).expect("reopen");
+    assert_eq!(writer.last_seq(), roll_seq - 1);
+    append_n(&mut writer, 10);
+    writer.close().expect("close");
+    assert_records(&read_all(&mut storage), roll_seq + 9);
+}
