@@ -351,3 +351,108 @@ pub(crate) fn find_valid_after(segment: &[u8], start: usize, after_seq: u64) -> 
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{RecordFields, encode_record};
+
+    /// A segment image holding records 1..=3 with bodies of 5, 70 and 9 bytes.
+    fn three_records() -> (Vec<u8>, [usize; 4]) {
+        let mut segment = vec![0_u8; 4096];
+        let mut offsets = [SEGMENT_HEADER_SIZE; 4];
+        let mut prev_crc = 0;
+        for (i, body_len) in [5_usize, 70, 9].into_iter().enumerate() {
+            let seq = i as u64 + 1;
+            let body = vec![u8::try_from(body_len).expect("small"); body_len];
+            let size = record_size(body_len);
+            let fields = RecordFields {
+                seq,
+                timestamp_ns: 1000 + seq,
+                kind: RecordKind(1),
+                prev_crc,
+            };
+            let offset = offsets[i];
+            prev_crc = encode_record(&mut segment[offset..offset + size], fields, &body);
+            offsets[i + 1] = offset + size;
+        }
+        (segment, offsets)
+    }
+
+    #[test]
+    fn clean_records_scan_to_the_end() {
+        let (segment, offsets) = three_records();
+        let scan = scan_segment(
+            &segment,
+            offsets[0],
+            Link { seq: 0, crc: 0 },
+            u64::MAX,
+            |_| {},
+        );
+        assert_eq!(
+            (scan.last.seq, scan.end, scan.stop),
+            (3, offsets[3], Stop::End)
+        );
+        let limited = scan_segment(&segment, offsets[0], Link { seq: 0, crc: 0 }, 2, |_| {});
+        assert_eq!(
+            (limited.last.seq, limited.end, limited.stop),
+            (2, offsets[2], Stop::Limit)
+        );
+    }
+
+    #[test]
+    fn every_single_bit_flip_in_a_record_is_detected_at_that_record() {
+        let (clean, offsets) = three_records();
+        let start = Link { seq: 0, crc: 0 };
+        for position in offsets[1]..offsets[2] {
+            for bit in 0..8 {
+                let mut segment = clean.clone();
+                segment[position] ^= 1 << bit;
+                let scan = scan_segment(&segment, offsets[0], start, u64::MAX, |_| {});
+                assert!(
+                    matches!(scan.stop, Stop::Invalid(_)) && scan.end == offsets[1],
+                    "flip of bit {bit} at byte {} went unnoticed: {scan:?}",
+                    position - offsets[1]
+                );
+                assert_eq!(scan.last.seq, 1);
+            }
+        }
+    }
+
+    #[test]
+    fn reordered_or_spliced_records_break_the_chain() {
+        let (clean, offsets) = three_records();
+        let start = Link { seq: 0, crc: 0 };
+        // Record 2 dropped: record 3 follows record 1.
+        let mut spliced = clean.clone();
+        spliced.copy_within(offsets[2]..offsets[3], offsets[1]);
+        let scan = scan_segment(&spliced, offsets[0], start, u64::MAX, |_| {});
+        assert!(matches!(
+            scan.stop,
+            Stop::Invalid(CorruptReason::Sequence {
+                found: 3,
+                expected: 2
+            })
+        ));
+        // Record 2 from another journal (same seq, other predecessor): the link breaks.
+        let body_len = 70;
+        let fields = RecordFields {
+            seq: 2,
+            timestamp_ns: 1002,
+            kind: RecordKind(1),
+            prev_crc: 0x1234_5678,
+        };
+        let size = record_size(body_len);
+        let mut foreign = clean.clone();
+        encode_record(
+            &mut foreign[offsets[1]..offsets[1] + size],
+            fields,
+            &[70; 70],
+        );
+        let scan = scan_segment(&foreign, offsets[0], start, u64::MAX, |_| {});
+        assert!(
+            matches!(scan.stop, Stop::Invalid(CorruptReason::ChainLink { .. })),
+            "{scan:?}"
+        );
+    }
+}
