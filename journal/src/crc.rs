@@ -16,21 +16,27 @@ pub(crate) fn record_crc(record: &[u8]) -> u32 {
     sys::record_crc_hw(record).unwrap_or_else(|| reference_record_crc(record))
 }
 
-/// The CRC of the record being encoded, from its parts: the header words at bytes 8..32,
-/// the body (zero-padded to 8 bytes) and the link. Equal to `record_crc` of the encoding;
-/// computed from registers so the writer never reads back what it just stored.
+/// Writes bytes `8..` of a record (header words, body, zero padding) into `dst`, exactly
+/// `record_size(body.len())` bytes, and returns the record's CRC: in one pass over the words
+/// on the SSE4.2 path, so nothing is read back from the mapping.
 #[inline]
-pub(crate) fn record_crc_parts(header: [u64; 3], body: &[u8], prev_crc: u32) -> u32 {
-    sys::record_crc_parts_hw(header, body, prev_crc).unwrap_or_else(|| {
-        let mut crc = 0;
-        for word in header {
-            crc = crc32c::crc32c_append(crc, &word.to_le_bytes());
-        }
-        crc = crc32c::crc32c_append(crc, body);
-        let padding = [0_u8; 8];
-        crc = crc32c::crc32c_append(crc, &padding[..(8 - body.len() % 8) % 8]);
-        crc32c::crc32c_append(crc, &prev_crc.to_le_bytes())
-    })
+pub(crate) fn write_record(dst: &mut [u8], header: [u64; 3], body: &[u8], prev_crc: u32) -> u32 {
+    match sys::write_record_hw(dst, header, body, prev_crc) {
+        Some(crc) => crc,
+        None => write_record_portable(dst, header, body, prev_crc),
+    }
+}
+
+/// [`write_record`] without SSE4.2.
+fn write_record_portable(dst: &mut [u8], header: [u64; 3], body: &[u8], prev_crc: u32) -> u32 {
+    for (slot, word) in dst[8..32].chunks_exact_mut(8).zip(header) {
+        slot.copy_from_slice(&word.to_le_bytes());
+    }
+    let (body_dst, padding) = dst[32..].split_at_mut(body.len());
+    body_dst.copy_from_slice(body);
+    padding.fill(0);
+    dst[4..8].copy_from_slice(&prev_crc.to_le_bytes());
+    reference_record_crc(dst)
 }
 
 /// The CRCs of four encoded records, computed interleaved where the CPU allows.
@@ -71,22 +77,18 @@ mod tests {
     }
 
     #[test]
-    fn parts_match_the_encoded_record_for_every_body_length() {
+    fn written_records_carry_the_reference_crc_for_every_body_length() {
         let header: [u64; 3] = [0x0001_0000_0000_0040, 77, 123_456];
         for body_len in 0..200 {
             let body = record(body_len, 9);
-            let size = (32 + body_len + 7) & !7;
-            let mut encoded = vec![0_u8; size];
-            encoded[4..8].copy_from_slice(&0xabcd_ef01_u32.to_le_bytes());
-            for (slot, word) in encoded[8..32].chunks_exact_mut(8).zip(header) {
-                slot.copy_from_slice(&word.to_le_bytes());
-            }
-            encoded[32..32 + body_len].copy_from_slice(&body);
-            let expected = reference_record_crc(&encoded);
-            assert_eq!(
-                record_crc_parts(header, &body, 0xabcd_ef01),
-                expected,
-                "len {body_len}"
+            let mut written = vec![0xee_u8; (32 + body_len + 7) & !7];
+            let crc = write_record(&mut written, header, &body, 0xabcd_ef01);
+            written[4..8].copy_from_slice(&0xabcd_ef01_u32.to_le_bytes());
+            assert_eq!(crc, reference_record_crc(&written), "len {body_len}");
+            assert_eq!(&written[32..32 + body_len], &body[..]);
+            assert!(
+                written[32 + body_len..].iter().all(|&b| b == 0),
+                "padding, len {body_len}"
             );
         }
     }

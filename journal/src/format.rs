@@ -124,8 +124,8 @@ pub(crate) struct RecordFields {
 }
 
 /// Encodes a record into `dst` (exactly `record_size(body.len())` bytes) and returns its CRC.
-/// The header goes in as four 8-byte stores and the CRC is computed from the same values, so
-/// nothing is read back from the mapping.
+/// Every word is computed or loaded once, fed to the CRC and stored, so nothing is read back
+/// from the mapping.
 #[inline]
 pub(crate) fn encode_record(dst: &mut [u8], fields: RecordFields, body: &[u8]) -> u32 {
     assert_eq!(dst.len(), record_size(body.len()));
@@ -136,15 +136,8 @@ pub(crate) fn encode_record(dst: &mut [u8], fields: RecordFields, body: &[u8]) -
         fields.seq,
         fields.timestamp_ns,
     ];
-    let crc = crc::record_crc_parts(words, body, fields.prev_crc);
-    let (head, rest) = dst.split_at_mut(RECORD_HEADER_SIZE);
-    head[0..8].copy_from_slice(&(u64::from(crc) | u64::from(fields.prev_crc) << 32).to_le_bytes());
-    for (slot, word) in head[8..].chunks_exact_mut(8).zip(words) {
-        slot.copy_from_slice(&word.to_le_bytes());
-    }
-    let (body_dst, padding) = rest.split_at_mut(body.len());
-    body_dst.copy_from_slice(body);
-    padding.fill(0);
+    let crc = crc::write_record(dst, words, body, fields.prev_crc);
+    dst[0..8].copy_from_slice(&(u64::from(crc) | u64::from(fields.prev_crc) << 32).to_le_bytes());
     crc
 }
 

@@ -73,11 +73,17 @@ mod hw {
         state
     }
 
+    /// The low 32 bits: a CRC32 state after `_mm_crc32_u64` (the upper bits are zero).
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)]
+    fn low32(state: u64) -> u32 {
+        state as u32
+    }
+
     #[inline]
     #[target_feature(enable = "sse4.2")]
     fn finish(state: u64, record: &[u8]) -> u32 {
-        let state = u32::try_from(state).expect("crc32 keeps the state in 32 bits");
-        !_mm_crc32_u32(state, link(record))
+        !_mm_crc32_u32(low32(state), link(record))
     }
 
     #[target_feature(enable = "sse4.2")]
@@ -85,26 +91,37 @@ mod hw {
         finish(words(0xffff_ffff, &record[8..]), record)
     }
 
-    /// The CRC of a record given as its three header words after the CRC fields, its body
-    /// (followed by zero padding to 8 bytes) and its link, without reading the record back.
+    /// Writes a record's bytes `8..` (header words, body, zero padding) into `dst` and
+    /// returns its CRC, in one pass: each word is loaded once, fed to the CRC and stored.
     #[target_feature(enable = "sse4.2")]
-    pub(super) fn record_crc_parts(header: [u64; 3], body: &[u8], prev_crc: u32) -> u32 {
+    pub(super) fn write_record(
+        dst: &mut [u8],
+        header: [u64; 3],
+        body: &[u8],
+        prev_crc: u32,
+    ) -> u32 {
+        let (head, rest) = dst.split_at_mut(32);
         let mut state = 0xffff_ffff_u64;
-        for word in header {
+        for (slot, word) in head[8..].chunks_exact_mut(8).zip(header) {
             state = _mm_crc32_u64(state, word);
+            slot.copy_from_slice(&word.to_le_bytes());
         }
         let chunks = body.chunks_exact(8);
         let tail = chunks.remainder();
-        for chunk in chunks {
-            state = _mm_crc32_u64(state, word(chunk));
+        let mut slots = rest.chunks_exact_mut(8);
+        for (chunk, slot) in chunks.zip(&mut slots) {
+            let word = word(chunk);
+            state = _mm_crc32_u64(state, word);
+            slot.copy_from_slice(&word.to_le_bytes());
         }
-        if !tail.is_empty() {
+        if let Some(slot) = slots.next() {
+            // The body's last bytes and the zero padding: exactly one word.
             let mut last = [0_u8; 8];
             last[..tail.len()].copy_from_slice(tail);
             state = _mm_crc32_u64(state, u64::from_le_bytes(last));
+            slot.copy_from_slice(&last);
         }
-        let state = u32::try_from(state).expect("crc32 keeps the state in 32 bits");
-        !_mm_crc32_u32(state, prev_crc)
+        !_mm_crc32_u32(low32(state), prev_crc)
     }
 
     #[target_feature(enable = "sse4.2")]
@@ -169,20 +186,25 @@ pub(crate) fn record_crc_hw(record: &[u8]) -> Option<u32> {
     }
 }
 
-/// [`hw::record_crc_parts`] on the SSE4.2 path, or `None` when the CPU lacks it.
+/// [`hw::write_record`] on the SSE4.2 path, or `None` (nothing written) when the CPU lacks it.
 #[inline]
-pub(crate) fn record_crc_parts_hw(header: [u64; 3], body: &[u8], prev_crc: u32) -> Option<u32> {
+pub(crate) fn write_record_hw(
+    dst: &mut [u8],
+    header: [u64; 3],
+    body: &[u8],
+    prev_crc: u32,
+) -> Option<u32> {
     if !sse42() {
         return None;
     }
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: `sse42()` confirmed at run time that the CPU supports SSE4.2.
-        Some(unsafe { hw::record_crc_parts(header, body, prev_crc) })
+        Some(unsafe { hw::write_record(dst, header, body, prev_crc) })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (header, body, prev_crc);
+        let _ = (dst, header, body, prev_crc);
         None
     }
 }
