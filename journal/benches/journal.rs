@@ -62,8 +62,8 @@ fn journal_append(dir: &Path, durability: Durability, records: u64) -> Duration 
 }
 
 fn journal_read_verify(dir: &Path) -> Duration {
-    let mut reader = Reader::open(dir).expect("reader");
     let start = Instant::now();
+    let mut reader = Reader::open(dir).expect("reader");
     let (mut count, mut checksum) = (0_u64, 0_u64);
     while let Some(record) = reader.next().expect("verified read") {
         count += 1;

@@ -118,7 +118,8 @@ impl SparseIndex {
     }
 
     /// Builds the index of the one segment file that holds record `seq` (the last whose first
-    /// sequence number is at most `seq`): all a reader opening at `seq` needs.
+    /// sequence number is at most `seq`), up to that record: all a reader opening at `seq`
+    /// needs, and nothing to hop when `seq` starts its segment.
     pub fn build_for(dir: &Path, seq: u64, seq_max: u64) -> Result<SparseIndex, ReadError> {
         let segments = list_segment_files(dir).map_err(read_io("listing segments"))?;
         let mut index = SparseIndex::default();
@@ -127,7 +128,7 @@ impl SparseIndex {
             .rev()
             .find(|&&first| first <= seq && holds_committed(first, seq_max));
         if let Some(&first_seq) = holding {
-            index.add_segment(dir, first_seq, seq_max)?;
+            index.add_segment(dir, first_seq, seq_max.min(seq.saturating_sub(1)))?;
         }
         Ok(index)
     }
