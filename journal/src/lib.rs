@@ -38,14 +38,12 @@ pub use format::{
     META_FILE_NAME, RECORD_HEADER_SIZE, RecordKind, SEGMENT_HEADER_SIZE, record_size,
     segment_file_name,
 };
-
 pub use index::{IndexEntry, SparseIndex};
 pub use inspect::{Inspection, SegmentSummary, for_each_record, inspect, verify};
 pub use limits::{
     BODY_SIZE_MAX, INDEX_INTERVAL_RECORDS, SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN,
 };
-pub use mem_storage::MemRegion;
-pub use mem_storage::{CrashMode, MemStorage};
+pub use mem_storage::{CrashMode, MemRegion, MemStorage};
 pub use reader::{RangeIter, Reader, RecordRef};
 pub use recovery::{RecoveryMode, RecoveryReport, TornTail};
 pub use storage::{FileReadRegion, FileRegion, FileStorage, Region, Storage};
