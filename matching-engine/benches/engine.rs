@@ -343,9 +343,14 @@ fn snapshot_bench(n: u64) {
 fn main() {
     let ops = flow();
     let lockstep = lockstep_commands(&ops);
-    if std::env::var_os("LOCKSTEP_PROFILE").is_some() {
-        for _ in 0..RUNS {
-            println!("lockstep {:.0} ops/s", ops_per_s(run_lockstep(&lockstep).0));
+    // Profiling: `LOCKSTEP_PROFILE=<ops>[,<runs>]` runs only Lockstep on a prefix of the flow.
+    if let Ok(spec) = std::env::var("LOCKSTEP_PROFILE") {
+        let mut parts = spec.split(',').map(|p| p.parse::<usize>().ok());
+        let n = parts.next().flatten().unwrap_or(OPS).min(OPS);
+        let runs = parts.next().flatten().unwrap_or(RUNS);
+        for _ in 0..runs {
+            let d = run_lockstep(&lockstep[..n]).0;
+            println!("lockstep {:.0} ops/s", n as f64 / d.as_secs_f64());
         }
         return;
     }

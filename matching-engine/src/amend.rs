@@ -44,7 +44,7 @@ impl Engine {
     /// when the order id is zero. The instrument, when not zero, must be the order's.
     pub(crate) fn find_target(&self, t: &Target) -> Result<u32, RejectReason> {
         let slot = if t.order_id.0 != 0 {
-            self.order_ids.get(t.order_id.0)
+            self.order_ids.get(t.order_id.0, &self.pool)
         } else {
             let key = ClientKey {
                 session: t.session.0,

@@ -6,6 +6,7 @@ use crate::book::Book;
 use crate::config::EngineConfig;
 use crate::hash::{Hasher128, StateHash};
 use crate::heap::{IndexedHeap, PosField};
+use crate::ids::OrderIds;
 use crate::pool::OrderPool;
 use crate::risk::Accounts;
 use crate::table::{ClientKey, Table};
@@ -15,7 +16,7 @@ use crate::table::{ClientKey, Table};
 pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) pool: OrderPool,
-    pub(crate) order_ids: Table<u64>,
+    pub(crate) order_ids: OrderIds,
     pub(crate) client_ids: Table<ClientKey>,
     pub(crate) books: Vec<Book>,
     pub(crate) instrument_ids: Table<u32>,
@@ -68,7 +69,7 @@ impl Engine {
         Self {
             config,
             pool: OrderPool::new(config.orders_max),
-            order_ids: Table::new(config.orders_max),
+            order_ids: OrderIds::new(config.orders_max),
             client_ids: Table::new(config.orders_max),
             books: Vec::with_capacity(config.instruments_max as usize),
             instrument_ids: Table::new(config.instruments_max),

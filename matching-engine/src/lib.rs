@@ -20,6 +20,7 @@ mod events;
 mod expiry;
 mod hash;
 mod heap;
+mod ids;
 mod levels;
 mod matching;
 mod orders;

@@ -199,7 +199,7 @@ impl Engine {
     /// Registers an order in the pool and every index.
     pub(crate) fn insert_order(&mut self, order: Order, book: u32, account: u32) -> u32 {
         let slot = self.pool.insert(order, book, account);
-        self.order_ids.insert(order.id.0, slot);
+        self.order_ids.insert(order.id.0, slot, &mut self.pool);
         let key = ClientKey {
             session: order.session.0,
             client_order_id: order.client_order_id.0,
@@ -305,9 +305,7 @@ impl Engine {
                 .stops_mut(order.side)
                 .remove(&mut self.pool, slot);
         }
-        self.order_ids
-            .remove(order.id.0)
-            .expect("open orders are indexed by id");
+        self.order_ids.remove(order.id.0, slot, &self.pool);
         let key = ClientKey {
             session: order.session.0,
             client_order_id: order.client_order_id.0,

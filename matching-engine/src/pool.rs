@@ -97,6 +97,8 @@ pub(crate) struct Links {
     pub(crate) account: u32,
     /// In a price level's queue.
     pub(crate) resting: bool,
+    /// Indexed in the order id overflow table rather than the ring (see `ids.rs`).
+    pub(crate) id_overflow: bool,
 }
 
 impl Links {
@@ -108,6 +110,7 @@ impl Links {
         book: NONE,
         account: NONE,
         resting: false,
+        id_overflow: false,
     };
 }
 

@@ -275,7 +275,7 @@ impl Engine {
         };
         let unique = o.id.0 != 0
             && o.id.0 < self.counters.next_order_id
-            && self.order_ids.get(o.id.0).is_none()
+            && self.order_ids.get(o.id.0, &self.pool).is_none()
             && self.client_ids.get(key).is_none()
             && !self.pool.is_full();
         let quantities = o.cum.0.checked_add(o.leaves.0) == Some(o.qty.0)

@@ -1,0 +1,98 @@
+//! Order id -> slot. Order ids are handed out 1, 2, 3, ..., so a direct-mapped ring indexed by the
+//! id's low bits finds almost every open order in one read, and new orders write the ring
+//! sequentially. A bitset says which ring positions hold an open order; the slot stored there is
+//! verified against the order's own id on lookup. An order still open when a newer id needs its
+//! position (it outlived a whole ring of ids) moves to a small overflow table. Retiring an order
+//! clears one bit (or removes it from the overflow), so it never touches the ring itself.
+//!
+//! Like every index here it is derived state: never iterated, never hashed, rebuilt on restore.
+
+use crate::pool::OrderPool;
+use crate::table::Table;
+
+#[derive(Debug)]
+pub(crate) struct OrderIds {
+    /// The slot of the open order whose id maps to each position (valid where `occupied`).
+    ring: Vec<u32>,
+    occupied: Vec<u64>,
+    mask: u64,
+    /// Open orders displaced from the ring by a newer id at the same position.
+    overflow: Table<u64>,
+}
+
+impl OrderIds {
+    /// An index for up to `capacity` open orders.
+    pub(crate) fn new(capacity: u32) -> Self {
+        let positions = (capacity as usize * 2).next_power_of_two().max(64);
+        Self {
+            ring: vec![0; positions],
+            occupied: vec![0; positions / 64],
+            mask: positions as u64 - 1,
+            overflow: Table::new(capacity),
+        }
+    }
+
+    fn position(&self, id: u64) -> usize {
+        // Truncation is the point: the low bits pick the position.
+        #[allow(clippy::cast_possible_truncation)]
+        let p = (id & self.mask) as usize;
+        p
+    }
+
+    fn is_occupied(&self, p: usize) -> bool {
+        self.occupied[p / 64] & (1 << (p % 64)) != 0
+    }
+
+    /// The slot of the open order with this id.
+    #[inline]
+    pub(crate) fn get(&self, id: u64, pool: &OrderPool) -> Option<u32> {
+        let p = self.position(id);
+        if self.is_occupied(p) {
+            let slot = self.ring[p];
+            if pool.get(slot).id.0 == id {
+                return Some(slot);
+            }
+        }
+        if self.overflow.is_empty() {
+            None
+        } else {
+            self.overflow.get(id)
+        }
+    }
+
+    /// Indexes a new open order (its id is not indexed yet).
+    pub(crate) fn insert(&mut self, id: u64, slot: u32, pool: &mut OrderPool) {
+        let p = self.position(id);
+        if self.is_occupied(p) {
+            let other = self.ring[p];
+            let other_id = pool.get(other).id.0;
+            assert!(other_id != id, "order ids are unique");
+            // The ring keeps the newer order; the older one has outlived a ring of ids.
+            let (old_id, old_slot) = if other_id < id {
+                self.ring[p] = slot;
+                (other_id, other)
+            } else {
+                (id, slot)
+            };
+            self.overflow.insert(old_id, old_slot);
+            pool.slots[old_slot as usize].links.id_overflow = true;
+            return;
+        }
+        self.ring[p] = slot;
+        self.occupied[p / 64] |= 1 << (p % 64);
+    }
+
+    /// Forgets an open order that is being retired.
+    #[inline]
+    pub(crate) fn remove(&mut self, id: u64, slot: u32, pool: &OrderPool) {
+        if pool.slots[slot as usize].links.id_overflow {
+            self.overflow
+                .remove(id)
+                .expect("displaced orders are in the overflow");
+            return;
+        }
+        let p = self.position(id);
+        debug_assert!(self.is_occupied(p) && self.ring[p] == slot);
+        self.occupied[p / 64] &= !(1 << (p % 64));
+    }
+}
