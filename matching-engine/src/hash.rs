@@ -69,6 +69,23 @@ impl Hasher128 {
     }
 }
 
+/// A fixed-size record of word pairs, hashed NH-style: each pair, offset by per-position keys, is
+/// multiplied into 128 bits and the products are summed; the finish mixes the sum non-linearly (as
+/// [`Hasher128::finish`] does), which matters because records are combined by addition. One
+/// multiply per two words: the per-order hash is on every command's path.
+#[inline]
+pub(crate) fn hash_pairs<const N: usize>(domain: u64, pairs: [[u64; 2]; N]) -> u128 {
+    let mut sum = 0u128;
+    for (i, [a, b]) in pairs.into_iter().enumerate() {
+        let (ka, kb) = (KEYS[(2 * i) % 16], KEYS[(2 * i + 1) % 16]);
+        sum = sum.wrapping_add(u128::from(a.wrapping_add(ka)) * u128::from(b.wrapping_add(kb)));
+    }
+    let [lo, hi] = split(sum);
+    let a = mix64(lo ^ hi.rotate_left(32) ^ mix64(domain ^ (2 * N as u64)));
+    let b = mix64(hi.wrapping_add(a) ^ domain.wrapping_mul(K0));
+    (u128::from(a) << 64) | u128::from(b)
+}
+
 /// The low and high halves.
 fn split(w: u128) -> [u64; 2] {
     let bytes = w.to_le_bytes();
@@ -103,5 +120,24 @@ mod tests {
         assert_ne!(h(1, &[1, 2]), h(2, &[1, 2]));
         assert_ne!(h(1, &[0]), h(1, &[0, 0]));
         assert_eq!(h(3, &[7, 8, 9]), h(3, &[7, 8, 9]));
+    }
+
+    #[test]
+    fn every_word_of_a_pair_record_changes_the_hash() {
+        let base = [[1u64, 2], [3, 4], [5, 6]];
+        let h0 = hash_pairs(9, base);
+        assert_eq!(h0, hash_pairs(9, base));
+        assert_ne!(h0, hash_pairs(8, base));
+        assert_ne!(h0, hash_pairs(9, [[2, 1], [3, 4], [5, 6]]));
+        assert_ne!(h0, hash_pairs(9, [[3, 4], [1, 2], [5, 6]]));
+        for i in 0..3 {
+            for j in 0..2 {
+                for delta in [1u64, 1 << 63, u64::MAX] {
+                    let mut changed = base;
+                    changed[i][j] = changed[i][j].wrapping_add(delta);
+                    assert_ne!(h0, hash_pairs(9, changed), "word {i}.{j} + {delta}");
+                }
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use protocol::{
     Side, TimeInForce, TimestampNs,
 };
 
-use crate::hash::Hasher128;
+use crate::hash::hash_pairs;
 
 /// "No slot" in links and heap positions.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -67,22 +67,21 @@ impl Order {
             | u64::from(self.tif.to_u8()) << 16
             | u64::from(self.post_only.to_u8()) << 24
             | (self.state as u64) << 32;
-        let mut h = Hasher128::new(0x006f_7264_6572);
-        h.word(self.id.0)
-            .word(self.client_order_id.0)
-            .word(u64::from(self.session.0) | u64::from(self.account.0) << 32)
-            .word(u64::from(self.instrument.0))
-            .word(flags)
-            .word(self.price.0.cast_unsigned())
-            .word(self.stop_price.0.cast_unsigned())
-            .word(self.qty.0)
-            .word(self.leaves.0)
-            .word(self.cum.0)
-            .word(self.display_qty.0)
-            .word(self.visible.0)
-            .word(self.expire_time.0)
-            .word(self.priority);
-        h.finish()
+        hash_pairs(
+            0x006f_7264_6572,
+            [
+                [self.id.0, self.client_order_id.0],
+                [
+                    u64::from(self.session.0) | u64::from(self.account.0) << 32,
+                    u64::from(self.instrument.0),
+                ],
+                [flags, self.price.0.cast_unsigned()],
+                [self.stop_price.0.cast_unsigned(), self.qty.0],
+                [self.leaves.0, self.cum.0],
+                [self.display_qty.0, self.visible.0],
+                [self.expire_time.0, self.priority],
+            ],
+        )
     }
 }
 
