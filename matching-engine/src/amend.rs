@@ -6,9 +6,9 @@ use protocol::{
     RejectReason, SessionId,
 };
 
+use crate::clients::ClientKey;
 use crate::engine::{Ctx, Engine};
 use crate::events::Report;
-use crate::table::ClientKey;
 
 /// Who asks about which order: the fields cancel and replace share.
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +50,7 @@ impl Engine {
                 session: t.session.0,
                 client_order_id: t.orig_client_order_id.0,
             };
-            self.client_ids.get(key)
+            self.client_ids.get(key, &self.pool)
         }
         .ok_or(RejectReason::UnknownOrder)?;
         let order = self.pool.get(slot);

@@ -3,13 +3,14 @@
 use protocol::{Command, Event, RequestId, Sequenced, TimestampNs};
 
 use crate::book::Book;
+use crate::clients::ClientIds;
 use crate::config::EngineConfig;
 use crate::hash::{Hasher128, StateHash};
 use crate::heap::{IndexedHeap, PosField};
 use crate::ids::OrderIds;
 use crate::pool::OrderPool;
 use crate::risk::Accounts;
-use crate::table::{ClientKey, Table};
+use crate::table::Table;
 
 /// The replicated state machine: a pure function of the sequenced commands applied so far.
 #[derive(Debug)]
@@ -17,7 +18,7 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) pool: OrderPool,
     pub(crate) order_ids: OrderIds,
-    pub(crate) client_ids: Table<ClientKey>,
+    pub(crate) client_ids: ClientIds,
     pub(crate) books: Vec<Book>,
     pub(crate) instrument_ids: Table<u32>,
     pub(crate) accounts: Accounts,
@@ -70,7 +71,7 @@ impl Engine {
             config,
             pool: OrderPool::new(config.orders_max),
             order_ids: OrderIds::new(config.orders_max),
-            client_ids: Table::new(config.orders_max),
+            client_ids: ClientIds::new(config.orders_max),
             books: Vec::with_capacity(config.instruments_max as usize),
             instrument_ids: Table::new(config.instruments_max),
             accounts: Accounts::new(config.accounts_max),

@@ -14,6 +14,7 @@ mod admin;
 mod amend;
 mod bitset;
 mod book;
+mod clients;
 mod config;
 mod engine;
 mod events;

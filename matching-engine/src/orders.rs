@@ -7,11 +7,11 @@ use protocol::{
 };
 
 use crate::book::stop_key;
+use crate::clients::ClientKey;
 use crate::engine::{Ctx, Engine};
 use crate::events::{Report, execution_report, reject_new};
 use crate::pool::{Order, OrderState};
 use crate::risk::{Limits, RiskCheck};
-use crate::table::ClientKey;
 use crate::validate::{check_new_order, is_immediate, is_stop};
 
 /// What admission found: the book, and the price the order enters with (post-only may reprice).
@@ -42,7 +42,7 @@ impl Engine {
             session: c.origin.session.0,
             client_order_id: c.client_order_id.0,
         };
-        if self.client_ids.get(key).is_some() {
+        if self.client_ids.get(key, &self.pool).is_some() {
             return Err(RejectReason::DuplicateClientOrderId);
         }
         let mut price = c.price;
@@ -310,9 +310,7 @@ impl Engine {
             session: order.session.0,
             client_order_id: order.client_order_id.0,
         };
-        self.client_ids
-            .remove(key)
-            .expect("open orders are indexed by client id");
+        self.client_ids.remove(key, slot);
         self.accounts.list[links.account as usize].open_orders -= 1;
         self.pool.remove(slot);
         order

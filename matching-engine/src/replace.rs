@@ -5,11 +5,11 @@
 use protocol::{CancelRejectTo, Event, ExecType, PostOnly, Price, Qty, RejectReason, Replace};
 
 use crate::amend::Target;
+use crate::clients::ClientKey;
 use crate::engine::{Ctx, Engine};
 use crate::events::{Report, execution_report, open_status};
 use crate::pool::OrderState;
 use crate::risk::RiskCheck;
-use crate::table::ClientKey;
 
 impl Engine {
     pub(crate) fn replace(&mut self, ctx: Ctx, c: &Replace, out: &mut Vec<Event>) {
@@ -48,7 +48,9 @@ impl Engine {
             session: order.session.0,
             client_order_id: c.client_order_id.0,
         };
-        if c.client_order_id != order.client_order_id && self.client_ids.get(key).is_some() {
+        if c.client_order_id != order.client_order_id
+            && self.client_ids.get(key, &self.pool).is_some()
+        {
             return Err(RejectReason::DuplicateClientOrderId);
         }
         let mut price = c.price;
@@ -79,9 +81,7 @@ impl Engine {
                 session: old.session.0,
                 client_order_id: id.0,
             };
-            self.client_ids
-                .remove(key(old.client_order_id))
-                .expect("open orders are indexed");
+            self.client_ids.remove(key(old.client_order_id), slot);
             self.client_ids.insert(key(c.client_order_id), slot);
         }
         let leaves = Qty(c.qty.0 - old.cum.0);

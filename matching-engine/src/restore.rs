@@ -7,12 +7,12 @@ use protocol::{
 };
 
 use crate::book::{Instrument, Tob, stop_key};
+use crate::clients::ClientKey;
 use crate::config::EngineConfig;
 use crate::engine::{Counters, Engine};
 use crate::pool::{Order, OrderState};
 use crate::risk::Limits;
 use crate::snapshot::{HEADER_SIZE, SNAPSHOT_MAGIC, SNAPSHOT_VERSION, SnapshotError};
-use crate::table::ClientKey;
 
 use SnapshotError::Invalid;
 
@@ -276,7 +276,7 @@ impl Engine {
         let unique = o.id.0 != 0
             && o.id.0 < self.counters.next_order_id
             && self.order_ids.get(o.id.0, &self.pool).is_none()
-            && self.client_ids.get(key).is_none()
+            && self.client_ids.get(key, &self.pool).is_none()
             && !self.pool.is_full();
         let quantities = o.cum.0.checked_add(o.leaves.0) == Some(o.qty.0)
             && o.leaves.0 > 0

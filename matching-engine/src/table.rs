@@ -9,8 +9,7 @@ pub(crate) trait Key: Copy + Eq + Default {
     fn hash64(self) -> u64;
 }
 
-/// Keys that arrive in runs (engine order ids, a session's client order ids) keep runs of 8 in
-/// neighbouring buckets, so recent orders share cache lines; the blocks themselves are scattered,
+/// Keys that arrive in runs (engine order ids) keep runs of 8 in neighbouring buckets, so recent orders share cache lines; the blocks themselves are scattered,
 /// and short blocks keep probe runs short.
 fn blocked(key: u64, salt: u64) -> u64 {
     mix64((key >> 3).wrapping_add(salt)) ^ (key & 7)
@@ -25,19 +24,6 @@ impl Key for u64 {
 impl Key for u32 {
     fn hash64(self) -> u64 {
         mix64(u64::from(self))
-    }
-}
-
-/// A session's client order id: unique among the session's open orders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct ClientKey {
-    pub(crate) session: u32,
-    pub(crate) client_order_id: u64,
-}
-
-impl Key for ClientKey {
-    fn hash64(self) -> u64 {
-        blocked(self.client_order_id, mix64(u64::from(self.session)))
     }
 }
 
