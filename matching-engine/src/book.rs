@@ -62,10 +62,12 @@ impl Instrument {
         if price < self.min_price || price > self.max_price {
             return Err(RejectReason::PriceOutOfRange);
         }
-        if !price
-            .0
-            .abs_diff(self.min_price.0)
-            .is_multiple_of(self.tick_size)
+        // Most instruments tick in units: skip the division.
+        if self.tick_size != 1
+            && !price
+                .0
+                .abs_diff(self.min_price.0)
+                .is_multiple_of(self.tick_size)
         {
             return Err(RejectReason::PriceNotOnTick);
         }
@@ -76,13 +78,14 @@ impl Instrument {
         if qty.0 == 0 || qty < self.min_qty || qty > self.max_qty {
             return Err(RejectReason::QtyOutOfRange);
         }
-        if !qty.0.is_multiple_of(self.lot_size) {
+        if self.lot_size != 1 && !qty.0.is_multiple_of(self.lot_size) {
             return Err(RejectReason::QtyNotOnLot);
         }
         Ok(())
     }
 
     /// The level index of a price that passed [`Self::check_price`].
+    #[inline]
     pub(crate) fn index(&self, price: Price) -> u32 {
         debug_assert!(price >= self.min_price);
         let offset = price.0.abs_diff(self.min_price.0);
@@ -94,9 +97,19 @@ impl Instrument {
         u32::try_from(offset).expect("checked prices index the book")
     }
 
+    #[inline]
     pub(crate) fn price(&self, index: u32) -> Price {
-        let p = i128::from(self.min_price.0) + i128::from(index) * i128::from(self.tick_size);
-        Price(i64::try_from(p).expect("level prices are within min..=max"))
+        // A level's offset from `min_price` is at most `max_price - min_price`, so the sum is
+        // exact in wrapping arithmetic; the assert catches an index past the book.
+        let p = self
+            .min_price
+            .0
+            .wrapping_add_unsigned(u64::from(index).wrapping_mul(self.tick_size));
+        assert!(
+            p >= self.min_price.0 && p <= self.max_price.0,
+            "level within the book"
+        );
+        Price(p)
     }
 
     fn hash_into(&self, h: &mut Hasher128) {

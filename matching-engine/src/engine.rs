@@ -44,7 +44,7 @@ pub(crate) struct Counters {
 /// A price level changed in this command, with the key that orders its market-data update.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Dirty {
-    pub(crate) key: u128,
+    pub(crate) key: u64,
     pub(crate) book: u32,
     pub(crate) index: u32,
     pub(crate) side: protocol::Side,

@@ -57,6 +57,7 @@ impl Report {
     }
 }
 
+#[inline]
 pub(crate) fn execution_report(order: &Order, r: Report, ctx: Ctx) -> Event {
     let (client_order_id, orig_client_order_id) = r
         .client_ids
@@ -119,27 +120,37 @@ pub(crate) fn reject_new(c: &NewOrder, reason: RejectReason, ctx: Ctx) -> Event 
     })
 }
 
+// Market-data sort keys: (instrument id, side, level from best) in 32 + 1 + 31 bits.
+const _: () = assert!(crate::config::PRICE_LEVELS_LIMIT <= 1 << 31);
+
 impl Engine {
+    /// Appends an execution report about the order in `slot`.
+    #[inline]
+    pub(crate) fn report(&self, ctx: Ctx, slot: u32, r: Report, out: &mut Vec<Event>) {
+        out.push(execution_report(self.pool.get(slot), r, ctx));
+    }
+
     /// Records that a level changed in this command (once per level).
+    #[inline]
     pub(crate) fn mark_dirty(&mut self, book: u32, side: Side, index: u32) {
         let b = &mut self.books[book as usize];
-        if !b.side_mut(side).mark_dirty(index) {
+        let id = b.instrument.id.0;
+        let s = b.side_mut(side);
+        if !s.mark_dirty(index) {
             return;
         }
         // Per instrument: bids best (highest) first, then asks best (lowest) first.
-        let (side_bit, order) = match side {
-            Side::Buy => (0u128, u128::from(u32::MAX - index)),
-            Side::Sell => (1u128, u128::from(index)),
+        let order = match side {
+            Side::Buy => (1 << 31) - 1 - u64::from(index),
+            Side::Sell => 1 << 31 | u64::from(index),
         };
-        let key = u128::from(b.instrument.id.0) << 64 | side_bit << 32 | order;
-        let level = b.side(side).level(index);
-        let before = (level.qty, level.count);
+        let level = s.level(index);
         self.dirty.push(Dirty {
-            key,
+            key: u64::from(id) << 32 | order,
             book,
             index,
             side,
-            before,
+            before: (level.qty, level.count),
         });
     }
 
@@ -150,7 +161,9 @@ impl Engine {
         if self.dirty.is_empty() {
             return;
         }
-        self.dirty.sort_unstable_by_key(|d| d.key);
+        if self.dirty.len() > 1 {
+            self.dirty.sort_unstable_by_key(|d| d.key);
+        }
         for d in &self.dirty {
             let book = &mut self.books[d.book as usize];
             let price = book.instrument.price(d.index);

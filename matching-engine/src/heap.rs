@@ -42,6 +42,10 @@ impl IndexedHeap {
         }
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub(crate) fn peek(&self) -> Option<(u128, u32)> {
         self.entries.first().copied()
     }

@@ -1,7 +1,8 @@
 //! Order id -> slot. Order ids are handed out 1, 2, 3, ..., so a direct-mapped ring indexed by the
 //! id's low bits finds almost every open order in one read, and new orders write the ring
-//! sequentially. A bitset says which ring positions hold an open order; the slot stored there is
-//! verified against the order's own id on lookup. An order still open when a newer id needs its
+//! sequentially. A bitset says which ring positions hold an open order; each position keeps the
+//! slot and 32 more bits of the id (the "lap"), so a lookup of a closed order's id usually ends
+//! without touching any order, and a match is confirmed against the order's own id. An order still open when a newer id needs its
 //! position (it outlived a whole ring of ids) moves to a small overflow table. Retiring an order
 //! clears one bit (or removes it from the overflow), so it never touches the ring itself.
 //!
@@ -10,12 +11,21 @@
 use crate::pool::OrderPool;
 use crate::table::Table;
 
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// The id's lap, truncated: equal laps are confirmed against the order's id.
+    lap: u32,
+    slot: u32,
+}
+
 #[derive(Debug)]
 pub(crate) struct OrderIds {
-    /// The slot of the open order whose id maps to each position (valid where `occupied`).
-    ring: Vec<u32>,
+    /// The open order whose id maps to each position (valid where `occupied`).
+    ring: Vec<Entry>,
     occupied: Vec<u64>,
     mask: u64,
+    /// log2 of the ring's length: an id's lap is `id >> bits`.
+    bits: u32,
     /// Open orders displaced from the ring by a newer id at the same position.
     overflow: Table<u64>,
 }
@@ -25,9 +35,10 @@ impl OrderIds {
     pub(crate) fn new(capacity: u32) -> Self {
         let positions = (capacity as usize * 2).next_power_of_two().max(64);
         Self {
-            ring: vec![0; positions],
+            ring: vec![Entry { lap: 0, slot: 0 }; positions],
             occupied: vec![0; positions / 64],
             mask: positions as u64 - 1,
+            bits: positions.trailing_zeros(),
             overflow: Table::new(capacity),
         }
     }
@@ -39,6 +50,13 @@ impl OrderIds {
         p
     }
 
+    fn lap(&self, id: u64) -> u32 {
+        // Truncation is fine: equal laps are confirmed against the order's id.
+        #[allow(clippy::cast_possible_truncation)]
+        let lap = (id >> self.bits) as u32;
+        lap
+    }
+
     fn is_occupied(&self, p: usize) -> bool {
         self.occupied[p / 64] & (1 << (p % 64)) != 0
     }
@@ -48,9 +66,9 @@ impl OrderIds {
     pub(crate) fn get(&self, id: u64, pool: &OrderPool) -> Option<u32> {
         let p = self.position(id);
         if self.is_occupied(p) {
-            let slot = self.ring[p];
-            if pool.get(slot).id.0 == id {
-                return Some(slot);
+            let e = self.ring[p];
+            if e.lap == self.lap(id) && pool.get(e.slot).id.0 == id {
+                return Some(e.slot);
             }
         }
         if self.overflow.is_empty() {
@@ -63,13 +81,17 @@ impl OrderIds {
     /// Indexes a new open order (its id is not indexed yet).
     pub(crate) fn insert(&mut self, id: u64, slot: u32, pool: &mut OrderPool) {
         let p = self.position(id);
+        let entry = Entry {
+            lap: self.lap(id),
+            slot,
+        };
         if self.is_occupied(p) {
-            let other = self.ring[p];
+            let other = self.ring[p].slot;
             let other_id = pool.get(other).id.0;
             assert!(other_id != id, "order ids are unique");
             // The ring keeps the newer order; the older one has outlived a ring of ids.
             let (old_id, old_slot) = if other_id < id {
-                self.ring[p] = slot;
+                self.ring[p] = entry;
                 (other_id, other)
             } else {
                 (id, slot)
@@ -78,7 +100,7 @@ impl OrderIds {
             pool.slots[old_slot as usize].links.id_overflow = true;
             return;
         }
-        self.ring[p] = slot;
+        self.ring[p] = entry;
         self.occupied[p / 64] |= 1 << (p % 64);
     }
 
@@ -92,7 +114,7 @@ impl OrderIds {
             return;
         }
         let p = self.position(id);
-        debug_assert!(self.is_occupied(p) && self.ring[p] == slot);
+        debug_assert!(self.is_occupied(p) && self.ring[p].slot == slot);
         self.occupied[p / 64] &= !(1 << (p % 64));
     }
 }

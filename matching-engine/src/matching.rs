@@ -33,24 +33,26 @@ impl Engine {
         request_id: RequestId,
         out: &mut Vec<Event>,
     ) -> Remainder {
-        let taker = *self.pool.get(t);
         let links = self.pool.slots[t as usize].links;
         let book = links.book as usize;
+        let taker = self.pool.get(t);
+        let (side, account) = (taker.side, taker.account);
         let limit = (!taker.is_market()).then(|| self.books[book].instrument.index(taker.price));
         let stp = self.accounts.list[links.account as usize].limits.stp_mode;
-        let opposite = taker.side.opposite();
+        let opposite = side.opposite();
         loop {
             if self.pool.get(t).leaves.0 == 0 {
                 return Remainder::Filled;
             }
-            let Some(best) = self.books[book].side(opposite).best() else {
+            let resting = self.books[book].side(opposite);
+            let Some(best) = resting.best() else {
                 return Remainder::Open;
             };
-            if limit.is_some_and(|l| !crosses(taker.side, l, best)) {
+            if limit.is_some_and(|l| !crosses(side, l, best)) {
                 return Remainder::Open;
             }
-            let maker = self.books[book].side(opposite).level(best).head;
-            if stp != StpMode::Off && self.pool.get(maker).account == taker.account {
+            let maker = resting.level(best).head;
+            if stp != StpMode::Off && self.pool.get(maker).account == account {
                 if self.self_trade(ctx, t, maker, stp, request_id, out) {
                     continue;
                 }
@@ -73,11 +75,12 @@ impl Engine {
         let book = self.pool.slots[t as usize].links.book;
         let b = &self.books[book as usize];
         let price = b.instrument.price(index);
-        let (taker, maker) = (*self.pool.get(t), *self.pool.get(m));
+        let (taker, maker) = (self.pool.get(t), self.pool.get(m));
         let qty = taker.leaves.min(maker.visible);
         assert!(qty.0 > 0);
         let trade_id = TradeId(self.counters.next_trade_id);
         self.counters.next_trade_id += 1;
+        let maker_side = maker.side;
         out.push(Event::Trade(Trade {
             trade_id,
             price,
@@ -95,25 +98,23 @@ impl Engine {
             qty,
             trade_id,
         };
-        self.mark_dirty(book, maker.side, index);
-        let maker = self.pool.modify(m, |o| {
-            o.leaves = Qty(o.leaves.0 - qty.0);
-            o.cum = Qty(o.cum.0 + qty.0);
-            o.visible = Qty(o.visible.0 - qty.0);
-            *o
-        });
+        self.mark_dirty(book, maker_side, index);
+        let o = self.pool.order_mut(m);
+        o.leaves = Qty(o.leaves.0 - qty.0);
+        o.cum = Qty(o.cum.0 + qty.0);
+        o.visible = Qty(o.visible.0 - qty.0);
+        let (maker_leaves, maker_visible) = (o.leaves, o.visible);
         let b = &mut self.books[book as usize];
-        b.side_mut(maker.side).reduce(index, qty);
+        b.side_mut(maker_side).reduce(index, qty);
         b.last_trade = Some(price);
         self.report_fill(ctx, m, fill, RequestId(0), out);
-        self.pool.modify(t, |o| {
-            o.leaves = Qty(o.leaves.0 - qty.0);
-            o.cum = Qty(o.cum.0 + qty.0);
-        });
+        let o = self.pool.order_mut(t);
+        o.leaves = Qty(o.leaves.0 - qty.0);
+        o.cum = Qty(o.cum.0 + qty.0);
         self.report_fill(ctx, t, fill, request_id, out);
-        if maker.leaves.0 == 0 {
+        if maker_leaves.0 == 0 {
             self.retire(m);
-        } else if maker.visible.0 == 0 {
+        } else if maker_visible.0 == 0 {
             self.refresh(m);
         }
     }

@@ -9,7 +9,8 @@ use protocol::{
 use crate::book::stop_key;
 use crate::clients::ClientKey;
 use crate::engine::{Ctx, Engine};
-use crate::events::{Report, execution_report, reject_new};
+use crate::events::{Report, reject_new};
+use crate::matching::Remainder;
 use crate::pool::{Order, OrderState};
 use crate::risk::{Limits, RiskCheck};
 use crate::validate::{check_new_order, is_immediate, is_stop};
@@ -19,12 +20,17 @@ use crate::validate::{check_new_order, is_immediate, is_stop};
 struct Admitted {
     book: u32,
     price: Price,
+    /// The account's slot, if the account is known yet.
+    account: Option<u32>,
 }
 
 impl Engine {
     pub(crate) fn new_order(&mut self, ctx: Ctx, c: &NewOrder, out: &mut Vec<protocol::Event>) {
         match self.admit(ctx, c) {
-            Ok(admitted) => match self.accounts.get_or_insert(c.origin.account) {
+            Ok(admitted) => match admitted
+                .account
+                .or_else(|| self.accounts.get_or_insert(c.origin.account))
+            {
                 Some(account) => self.enter(ctx, c, admitted, account, out),
                 None => out.push(reject_new(c, RejectReason::CapacityExceeded, ctx)),
             },
@@ -49,13 +55,11 @@ impl Engine {
         if c.post_only != PostOnly::Off {
             price = self.post_only_price(book, c.side, price, c.post_only)?;
         }
-        let (limits, open_orders) =
-            self.accounts
-                .get(c.origin.account)
-                .map_or((Limits::NONE, 0), |slot| {
-                    let a = &self.accounts.list[slot as usize];
-                    (a.limits, a.open_orders)
-                });
+        let account_slot = self.accounts.get(c.origin.account);
+        let (limits, open_orders) = account_slot.map_or((Limits::NONE, 0), |slot| {
+            let a = &self.accounts.list[slot as usize];
+            (a.limits, a.open_orders)
+        });
         let account = crate::risk::Account {
             id: c.origin.account,
             limits,
@@ -93,7 +97,11 @@ impl Engine {
                 return Err(RejectReason::FokNotFillable);
             }
         }
-        Ok(Admitted { book, price })
+        Ok(Admitted {
+            book,
+            price,
+            account: account_slot,
+        })
     }
 
     /// The price a post-only order may rest at: unchanged when it doesn't cross, one tick behind
@@ -180,11 +188,8 @@ impl Engine {
         } else {
             OrderStatus::New
         };
-        out.push(execution_report(
-            self.pool.get(slot),
-            Report::new(ExecType::New, status, ctx.request_id),
-            ctx,
-        ));
+        let report = Report::new(ExecType::New, status, ctx.request_id);
+        self.report(ctx, slot, report, out);
         if stop {
             let key = stop_key(c.side, c.stop_price, id.0);
             self.books[a.book as usize]
@@ -221,29 +226,27 @@ impl Engine {
         request_id: RequestId,
         out: &mut Vec<protocol::Event>,
     ) {
-        let remainder = self.match_order(ctx, slot, request_id, out);
-        let order = *self.pool.get(slot);
-        let cancel = |reason: Option<RejectReason>| {
-            let mut r = Report::new(ExecType::Cancelled, OrderStatus::Cancelled, request_id);
-            r.reason = reason;
-            execution_report(&order, r, ctx)
-        };
-        match remainder {
-            crate::matching::Remainder::Filled => {}
-            crate::matching::Remainder::StpCancelled => {
-                out.push(cancel(Some(RejectReason::SelfTradePrevented)));
-            }
-            crate::matching::Remainder::Open if order.is_market() => {
-                out.push(cancel(Some(RejectReason::NoLiquidity)));
-            }
-            crate::matching::Remainder::Open if is_immediate(order.order_type, order.tif) => {
-                out.push(cancel(None));
-            }
-            crate::matching::Remainder::Open => {
-                self.rest(slot);
+        let reason = match self.match_order(ctx, slot, request_id, out) {
+            Remainder::Filled => {
+                self.retire(slot);
                 return;
             }
-        }
+            Remainder::StpCancelled => Some(RejectReason::SelfTradePrevented),
+            Remainder::Open => {
+                let order = self.pool.get(slot);
+                if order.is_market() {
+                    Some(RejectReason::NoLiquidity)
+                } else if is_immediate(order.order_type, order.tif) {
+                    None
+                } else {
+                    self.rest(slot);
+                    return;
+                }
+            }
+        };
+        let mut r = Report::new(ExecType::Cancelled, OrderStatus::Cancelled, request_id);
+        r.reason = reason;
+        self.report(ctx, slot, r, out);
         self.retire(slot);
     }
 
@@ -251,69 +254,63 @@ impl Engine {
     pub(crate) fn rest(&mut self, slot: u32) {
         let priority = self.counters.next_priority;
         self.counters.next_priority += 1;
-        let order = self.pool.modify(slot, |o| {
-            o.visible = if o.display_qty.0 == 0 {
-                o.leaves
-            } else {
-                o.display_qty.min(o.leaves)
-            };
-            o.priority = priority;
-            *o
-        });
-        assert!(order.state == OrderState::Active && order.leaves.0 > 0 && !order.is_market());
-        let book = self.pool.slots[slot as usize].links.book;
-        let index = self.books[book as usize].instrument.index(order.price);
-        self.mark_dirty(book, order.side, index);
-        self.books[book as usize].side_mut(order.side).push_back(
-            &mut self.pool,
-            index,
-            slot,
-            order.visible,
-        );
-        self.pool.slots[slot as usize].links.resting = true;
+        let o = self.pool.order_mut(slot);
+        o.visible = if o.display_qty.0 == 0 {
+            o.leaves
+        } else {
+            o.display_qty.min(o.leaves)
+        };
+        o.priority = priority;
+        assert!(o.state == OrderState::Active && o.leaves.0 > 0 && !o.is_market());
+        let (side, price, visible) = (o.side, o.price, o.visible);
+        let links = &mut self.pool.slots[slot as usize].links;
+        links.resting = true;
+        let book = links.book;
+        let index = self.books[book as usize].instrument.index(price);
+        self.mark_dirty(book, side, index);
+        self.books[book as usize]
+            .side_mut(side)
+            .push_back(&mut self.pool, index, slot, visible);
     }
 
     /// Takes a resting order out of its level (its queue position is lost).
     pub(crate) fn unrest(&mut self, slot: u32) {
-        let order = *self.pool.get(slot);
-        let links = &mut self.pool.slots[slot as usize].links;
-        assert!(links.resting);
-        links.resting = false;
-        let book = links.book;
-        let index = self.books[book as usize].instrument.index(order.price);
-        self.mark_dirty(book, order.side, index);
-        self.books[book as usize].side_mut(order.side).unlink(
-            &mut self.pool,
-            index,
-            slot,
-            order.visible,
-        );
+        let s = &mut self.pool.slots[slot as usize];
+        assert!(s.links.resting);
+        s.links.resting = false;
+        let (book, side, price, visible) =
+            (s.links.book, s.order.side, s.order.price, s.order.visible);
+        let index = self.books[book as usize].instrument.index(price);
+        self.mark_dirty(book, side, index);
+        self.books[book as usize]
+            .side_mut(side)
+            .unlink(&mut self.pool, index, slot, visible);
     }
 
     /// Removes an order that is no longer open from every index and frees its slot.
-    pub(crate) fn retire(&mut self, slot: u32) -> Order {
-        if self.pool.slots[slot as usize].links.resting {
+    pub(crate) fn retire(&mut self, slot: u32) {
+        let links = self.pool.slots[slot as usize].links;
+        if links.resting {
             self.unrest(slot);
         }
-        let links = self.pool.slots[slot as usize].links;
-        let order = *self.pool.get(slot);
+        let order = self.pool.get(slot);
+        let (id, side) = (order.id.0, order.side);
+        let key = ClientKey {
+            session: order.session.0,
+            client_order_id: order.client_order_id.0,
+        };
         if links.expiry_pos != crate::pool::NONE {
             self.expiries.remove(&mut self.pool, slot);
         }
         if links.stop_pos != crate::pool::NONE {
             self.books[links.book as usize]
-                .stops_mut(order.side)
+                .stops_mut(side)
                 .remove(&mut self.pool, slot);
         }
-        self.order_ids.remove(order.id.0, slot, &self.pool);
-        let key = ClientKey {
-            session: order.session.0,
-            client_order_id: order.client_order_id.0,
-        };
+        self.order_ids.remove(id, slot, &self.pool);
         self.client_ids.remove(key, slot);
         self.accounts.list[links.account as usize].open_orders -= 1;
         self.pool.remove(slot);
-        order
     }
 
     /// Reports and retires an order (cancel, expiry): the report shows the order as it was.
@@ -324,7 +321,7 @@ impl Engine {
         report: Report,
         out: &mut Vec<protocol::Event>,
     ) {
-        out.push(execution_report(self.pool.get(slot), report, ctx));
+        self.report(ctx, slot, report, out);
         self.retire(slot);
     }
 }

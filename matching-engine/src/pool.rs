@@ -164,31 +164,31 @@ impl OrderPool {
     }
 
     /// Stores an order in a free slot. The caller checks `is_full` first.
+    #[inline]
     pub(crate) fn insert(&mut self, order: Order, book: u32, account: u32) -> u32 {
         assert!(!self.is_full(), "pool capacity is checked by the caller");
-        let slot = Slot {
-            order,
-            hash: 0,
-            links: Links {
-                book,
-                account,
-                ..Links::EMPTY
-            },
-            live: true,
-            dirty: false,
+        let links = Links {
+            book,
+            account,
+            ..Links::EMPTY
         };
         let index = if let Some(index) = self.free.pop() {
-            let i = index as usize;
-            // A slot freed earlier in this command may still be listed as dirty.
-            let listed = self.slots[i].dirty;
-            self.slots[i] = Slot {
-                dirty: listed,
-                ..slot
-            };
+            let slot = &mut self.slots[index as usize];
+            // A slot freed earlier in this command may still be listed as dirty: keep `dirty`.
+            slot.order = order;
+            slot.hash = 0;
+            slot.links = links;
+            slot.live = true;
             index
         } else {
             let index = u32::try_from(self.slots.len()).expect("capacity fits u32");
-            self.slots.push(slot);
+            self.slots.push(Slot {
+                order,
+                hash: 0,
+                links,
+                live: true,
+                dirty: false,
+            });
             index
         };
         self.len += 1;
@@ -196,7 +196,8 @@ impl OrderPool {
         index
     }
 
-    pub(crate) fn remove(&mut self, index: u32) -> Order {
+    #[inline]
+    pub(crate) fn remove(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         assert!(slot.live, "removing a free slot");
         let l = &slot.links;
@@ -206,9 +207,9 @@ impl OrderPool {
         slot.hash = 0;
         self.len -= 1;
         self.free.push(index);
-        slot.order
     }
 
+    #[inline]
     pub(crate) fn get(&self, index: u32) -> &Order {
         let slot = &self.slots[index as usize];
         assert!(slot.live);
@@ -216,14 +217,20 @@ impl OrderPool {
     }
 
     /// Changes an order's fields; its hash contribution is brought up to date by `finalize`.
+    #[inline]
     pub(crate) fn modify<R>(&mut self, index: u32, f: impl FnOnce(&mut Order) -> R) -> R {
-        let slot = &mut self.slots[index as usize];
-        assert!(slot.live);
-        let result = f(&mut slot.order);
-        self.mark(index);
-        result
+        f(self.order_mut(index))
     }
 
+    /// An order to change; its hash contribution is brought up to date by `finalize`.
+    #[inline]
+    pub(crate) fn order_mut(&mut self, index: u32) -> &mut Order {
+        assert!(self.slots[index as usize].live);
+        self.mark(index);
+        &mut self.slots[index as usize].order
+    }
+
+    #[inline]
     fn mark(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         if !slot.dirty {
