@@ -9,6 +9,7 @@
 //!
 //! The byte layout of every message is documented in `docs/protocol.md`.
 
+mod cluster;
 mod command;
 mod error;
 mod event;
@@ -16,6 +17,7 @@ mod sequenced;
 mod types;
 pub mod wire;
 
+pub use cluster::*;
 pub use command::*;
 pub use error::{DecodeError, EncodeError, FieldError};
 pub use event::*;
@@ -34,3 +36,5 @@ pub const MESSAGE_SIZE_MAX: usize = if COMMAND_SIZE_MAX > EVENT_SIZE_MAX {
 };
 const _: () = assert!(MESSAGE_SIZE_MAX <= u16::MAX as usize);
 const _: () = assert!(MESSAGE_SIZE_MAX <= 256, "messages fit a small fixed buffer");
+const _: () = assert!(SEQUENCED_FRAME_SIZE_MAX <= MESSAGE_SIZE_MAX + 24);
+const _: () = assert!(EGRESS_FRAME_SIZE_MAX <= MESSAGE_SIZE_MAX + 32);

@@ -26,6 +26,27 @@ proptest! {
     }
 
     #[test]
+    fn sequenced_frames_round_trip(sequenced in any::<crate::Sequenced>()) {
+        let mut buf = [0u8; crate::SEQUENCED_FRAME_SIZE_MAX];
+        let n = sequenced.encode_into(&mut buf).unwrap();
+        prop_assert_eq!(crate::Sequenced::decode(&buf[..n]), Ok(sequenced));
+        prop_assert!(crate::Sequenced::decode(&buf[..n - 1]).is_err());
+    }
+
+    #[test]
+    fn egress_frames_round_trip(prefix in any::<crate::EgressPrefix>(), event in any::<Event>().boxed()) {
+        let egress = crate::EgressEvent { prefix, event };
+        let mut buf = [0u8; crate::EGRESS_FRAME_SIZE_MAX];
+        let n = egress.encode_into(&mut buf).unwrap();
+        prop_assert_eq!(crate::EgressEvent::decode(&buf[..n]), Ok(egress));
+    }
+
+    #[test]
+    fn cluster_messages_round_trip(message in any::<crate::ClusterMessage>()) {
+        prop_assert_eq!(crate::ClusterMessage::decode(&message.encode_to_vec()), Ok(message));
+    }
+
+    #[test]
     fn command_json_round_trips(command in any::<Command>()) {
         let json = serde_json::to_string(&command).unwrap();
         prop_assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), command);
@@ -239,7 +260,12 @@ fn docs_protocol_md_matches_the_schema() {
 fn render_layouts() -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    for (kind, layouts) in [("Commands", Command::LAYOUTS), ("Events", Event::LAYOUTS)] {
+    let kinds = [
+        ("Commands", Command::LAYOUTS),
+        ("Events", Event::LAYOUTS),
+        ("Cluster messages", crate::ClusterMessage::LAYOUTS),
+    ];
+    for (kind, layouts) in kinds {
         writeln!(out, "### {kind}\n").unwrap();
         for (name, template_id, layout) in layouts {
             let body: usize = layout.iter().map(|f| f.2).sum();
@@ -317,6 +343,7 @@ fn wire_type(ty: &str, size: usize) -> String {
     match (ty, size) {
         ("Price", 8) => "i64 LE (price units)".into(),
         ("Origin", 16) => "session u32, account u32, request_id u64 (LE)".into(),
+        ("StateDigest", 16) => "u128 LE".into(),
         ("Symbol", 16) => "ASCII, NUL-padded".into(),
         ("Option<RejectReason>", 2) => "u16 LE, 0 = none".into(),
         ("zero", _) => "reserved, zero".into(),

@@ -85,6 +85,10 @@ newtype!(
     /// A trade identifier assigned by the matching engine.
     TradeId(u64)
 );
+newtype!(
+    /// A 128-bit digest of a matching engine's whole state (see `docs/matching-engine.md`).
+    StateDigest(u128)
+);
 
 /// Declares a closed enum encoded as one byte on the wire. Zero is never a valid value, so a zeroed
 /// field is caught as an error rather than read as a default.
@@ -239,6 +243,20 @@ wire_enum!(
         /// A stop order waiting for its trigger.
         PendingTrigger = 7,
         Replaced = 8,
+    }
+);
+
+wire_enum!(
+    /// What a replica is doing, as it reports in its heartbeats.
+    ReplicaRole {
+        /// Applies the stream and publishes events to clients.
+        Primary = 1,
+        /// Applies the stream, buffers its events, publishes nothing to clients.
+        Backup = 2,
+        /// Loading a snapshot or replaying the journal; not yet at the live stream.
+        Recovering = 3,
+        /// Its state hash disagreed with the cluster's: it has stopped serving.
+        Diverged = 4,
     }
 );
 

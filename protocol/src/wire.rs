@@ -4,14 +4,14 @@
 //! Every message is an 8-byte [`MessageHeader`] followed by a fixed-size body. All integers are
 //! little-endian and unaligned, so a message can be read in place from any buffer.
 
-use zerocopy::little_endian::{I64, U16, U32, U64};
+use zerocopy::little_endian::{I64, U16, U32, U64, U128};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::error::FieldError;
 use crate::types::{
     AccountId, CancelRejectTo, ClientOrderId, ExecType, InstrumentId, MassCancelScope, NodeId,
-    OrderId, OrderStatus, OrderType, PostOnly, Price, Qty, RejectReason, RequestId, Seq, SessionId,
-    Side, StpMode, Symbol, Term, TimeInForce, TimestampNs, TradeId,
+    OrderId, OrderStatus, OrderType, PostOnly, Price, Qty, RejectReason, ReplicaRole, RequestId,
+    Seq, SessionId, Side, StateDigest, StpMode, Symbol, Term, TimeInForce, TimestampNs, TradeId,
 };
 
 /// The schema version this build speaks. Bumped on any layout change; decoders refuse others.
@@ -80,6 +80,7 @@ int_field!(
     Term(u64) => U64,
     NodeId(u32) => U32,
     TradeId(u64) => U64,
+    StateDigest(u128) => U128,
 );
 
 impl WireField for u64 {
@@ -125,7 +126,8 @@ enum_field!(
     MassCancelScope,
     ExecType,
     OrderStatus,
-    CancelRejectTo
+    CancelRejectTo,
+    ReplicaRole
 );
 
 /// `None` is zero on the wire.
