@@ -143,6 +143,9 @@ pub(crate) struct Book {
     pub(crate) asks: BookSide,
     pub(crate) last_trade: Option<Price>,
     pub(crate) published: Tob,
+    /// A level at or better than a side's best changed in the current command: the top of book
+    /// may differ from `published` (derived, reset by the market-data flush).
+    pub(crate) top_dirty: bool,
     /// Pending buy stops, lowest stop price first, then arrival.
     pub(crate) buy_stops: IndexedHeap,
     /// Pending sell stops, highest stop price first, then arrival.
@@ -157,6 +160,7 @@ impl Book {
             asks: BookSide::new(Side::Sell, ticks),
             last_trade: None,
             published: Tob::default(),
+            top_dirty: false,
             buy_stops: IndexedHeap::new(PosField::Stop, 0),
             sell_stops: IndexedHeap::new(PosField::Stop, 0),
         }

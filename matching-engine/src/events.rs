@@ -135,6 +135,11 @@ impl Engine {
     pub(crate) fn mark_dirty(&mut self, book: u32, side: Side, index: u32) {
         let b = &mut self.books[book as usize];
         let id = b.instrument.id.0;
+        // A change can move the top of book only at or better than the side's best level.
+        let s = b.side(side);
+        if s.best().is_none_or(|best| !s.better(best, index)) {
+            b.top_dirty = true;
+        }
         let s = b.side_mut(side);
         if !s.mark_dirty(index) {
             return;
@@ -190,6 +195,9 @@ impl Engine {
             }
             previous = slot;
             let book = &mut self.books[slot as usize];
+            if !std::mem::replace(&mut book.top_dirty, false) {
+                continue;
+            }
             let tob = book.tob();
             if tob != book.published {
                 book.published = tob;

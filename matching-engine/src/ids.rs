@@ -2,9 +2,12 @@
 //! id's low bits finds almost every open order in one read, and new orders write the ring
 //! sequentially. A bitset says which ring positions hold an open order; each position keeps the
 //! slot and 32 more bits of the id (the "lap"), so a lookup of a closed order's id usually ends
-//! without touching any order, and a match is confirmed against the order's own id. An order still open when a newer id needs its
-//! position (it outlived a whole ring of ids) moves to a small overflow table. Retiring an order
-//! clears one bit (or removes it from the overflow), so it never touches the ring itself.
+//! without touching any order, and a match is confirmed against the order's own id.
+//!
+//! An order still open when a newer id needs its position (it outlived a whole ring of ids) moves
+//! to an overflow table, and its position is marked as having displaced orders (with a count), so
+//! lookups consult the overflow only for such positions. Retiring an order clears one bit (or
+//! removes it from the overflow), so it never touches the ring itself.
 //!
 //! Like every index here it is derived state: never iterated, never hashed, rebuilt on restore.
 
@@ -18,16 +21,37 @@ struct Entry {
     slot: u32,
 }
 
+/// One bit per ring position.
+#[derive(Debug)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn get(&self, p: usize) -> bool {
+        self.0[p / 64] & (1 << (p % 64)) != 0
+    }
+
+    fn set(&mut self, p: usize) {
+        self.0[p / 64] |= 1 << (p % 64);
+    }
+
+    fn clear(&mut self, p: usize) {
+        self.0[p / 64] &= !(1 << (p % 64));
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct OrderIds {
     /// The open order whose id maps to each position (valid where `occupied`).
     ring: Vec<Entry>,
-    occupied: Vec<u64>,
+    occupied: Bits,
     mask: u64,
     /// log2 of the ring's length: an id's lap is `id >> bits`.
     bits: u32,
     /// Open orders displaced from the ring by a newer id at the same position.
     overflow: Table<u64>,
+    /// Positions with displaced orders in the overflow, and how many each.
+    displaced: Bits,
+    displaced_count: Vec<u32>,
 }
 
 impl OrderIds {
@@ -36,10 +60,12 @@ impl OrderIds {
         let positions = (capacity as usize * 2).next_power_of_two().max(64);
         Self {
             ring: vec![Entry { lap: 0, slot: 0 }; positions],
-            occupied: vec![0; positions / 64],
+            occupied: Bits(vec![0; positions / 64]),
             mask: positions as u64 - 1,
             bits: positions.trailing_zeros(),
             overflow: Table::new(capacity),
+            displaced: Bits(vec![0; positions / 64]),
+            displaced_count: vec![0; positions],
         }
     }
 
@@ -57,24 +83,20 @@ impl OrderIds {
         lap
     }
 
-    fn is_occupied(&self, p: usize) -> bool {
-        self.occupied[p / 64] & (1 << (p % 64)) != 0
-    }
-
     /// The slot of the open order with this id.
     #[inline]
     pub(crate) fn get(&self, id: u64, pool: &OrderPool) -> Option<u32> {
         let p = self.position(id);
-        if self.is_occupied(p) {
+        if self.occupied.get(p) {
             let e = self.ring[p];
             if e.lap == self.lap(id) && pool.get(e.slot).id.0 == id {
                 return Some(e.slot);
             }
         }
-        if self.overflow.is_empty() {
-            None
-        } else {
+        if self.displaced.get(p) {
             self.overflow.get(id)
+        } else {
+            None
         }
     }
 
@@ -85,36 +107,42 @@ impl OrderIds {
             lap: self.lap(id),
             slot,
         };
-        if self.is_occupied(p) {
-            let other = self.ring[p].slot;
-            let other_id = pool.get(other).id.0;
-            assert!(other_id != id, "order ids are unique");
-            // The ring keeps the newer order; the older one has outlived a ring of ids.
-            let (old_id, old_slot) = if other_id < id {
-                self.ring[p] = entry;
-                (other_id, other)
-            } else {
-                (id, slot)
-            };
-            self.overflow.insert(old_id, old_slot);
-            pool.slots[old_slot as usize].links.id_overflow = true;
+        if !self.occupied.get(p) {
+            self.ring[p] = entry;
+            self.occupied.set(p);
             return;
         }
-        self.ring[p] = entry;
-        self.occupied[p / 64] |= 1 << (p % 64);
+        let other = self.ring[p].slot;
+        let other_id = pool.get(other).id.0;
+        assert!(other_id != id, "order ids are unique");
+        // The ring keeps the newer order; the older one has outlived a ring of ids.
+        let (old_id, old_slot) = if other_id < id {
+            self.ring[p] = entry;
+            (other_id, other)
+        } else {
+            (id, slot)
+        };
+        self.overflow.insert(old_id, old_slot);
+        pool.slots[old_slot as usize].links.id_overflow = true;
+        self.displaced_count[p] += 1;
+        self.displaced.set(p);
     }
 
     /// Forgets an open order that is being retired.
     #[inline]
     pub(crate) fn remove(&mut self, id: u64, slot: u32, pool: &OrderPool) {
+        let p = self.position(id);
         if pool.slots[slot as usize].links.id_overflow {
             self.overflow
                 .remove(id)
                 .expect("displaced orders are in the overflow");
+            self.displaced_count[p] -= 1;
+            if self.displaced_count[p] == 0 {
+                self.displaced.clear(p);
+            }
             return;
         }
-        let p = self.position(id);
-        debug_assert!(self.is_occupied(p) && self.ring[p].slot == slot);
-        self.occupied[p / 64] &= !(1 << (p % 64));
+        debug_assert!(self.occupied.get(p) && self.ring[p].slot == slot);
+        self.occupied.clear(p);
     }
 }

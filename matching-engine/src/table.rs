@@ -56,10 +56,6 @@ impl<K: Key> Table<K> {
         self.len
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     fn home(&self, key: K) -> usize {
         // Truncation is the point: the low bits pick the bucket.
         #[allow(clippy::cast_possible_truncation)]
