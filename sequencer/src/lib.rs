@@ -1,5 +1,28 @@
-//! The sequencer: not built yet.
+//! The sequencer: gives every command its place in the total order.
 //!
-//! It will take commands from gateways over Aeron, stamp each with a sequence number and a
-//! timestamp, append it to the journal and publish the ordered stream (the replicated cluster
-//! issue). This crate holds no code until then, so nothing can depend on it by mistake.
+//! [`Sequencer`] is a sans-IO state machine in the style of `quinn-proto`: it never reads a clock
+//! (callers pass `now`), never touches a file or a socket, and its only outputs are the sequenced
+//! commands it queues for the caller to journal and publish ([`Sequencer::poll_output`]). The
+//! same logic therefore runs under a real clock in the sequencer process and under virtual time
+//! in a simulator.
+//!
+//! What it decides:
+//! - the order: every accepted command gets the next sequence number and a timestamp that never
+//!   goes backwards;
+//! - deduplication: a client retry, recognised by `(session, request_id)`, is sequenced at most
+//!   once (request ids increase per session);
+//! - time: [`protocol::Timer`] commands at a fixed interval, so time-based engine behaviour
+//!   happens at a point of the total order;
+//! - roles: the first command of a fresh journal assigns primary and backup, and when the primary
+//!   stops heartbeating past a timeout while the backup is alive, a [`protocol::RoleChange`]
+//!   promotes the backup in a new term. Replicas change roles only by applying that command, so
+//!   all of them change at the same point of the order.
+
+mod core;
+mod roles;
+
+#[cfg(test)]
+mod tests;
+
+pub use core::{Ingress, IngressError, REPLICAS_MAX, Sequencer, SequencerConfig, StatusRefused};
+pub use roles::{ReplicaView, Roles, StatusError};
