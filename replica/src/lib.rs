@@ -1,0 +1,27 @@
+//! An engine node: one replica of the matching engine in the cluster.
+//!
+//! [`Replica`] is a sans-IO state machine: the caller hands it sequenced frames
+//! ([`Replica::on_sequenced`]), consumer acknowledgements ([`Replica::on_ack`]) and the passing
+//! of time ([`Replica::on_tick`]), and takes what it must send from [`Replica::poll_output`]. It
+//! reads no clock and does no IO, so the cluster simulator runs exactly this code.
+//!
+//! - **Roles come from the stream.** A replica is primary exactly when the last
+//!   [`protocol::RoleChange`] it applied names it so; every replica switches at the same point of
+//!   the total order, so there is never a moment with two primaries for one term.
+//! - **The primary publishes, the backup buffers.** Both keep the events of the commands that
+//!   consumers have not acknowledged yet (bounded). A backup promoted in term `t` first re-publishes
+//!   those, stamped with `t`, then goes on live: no execution report is lost across a failover, and
+//!   consumers drop what they already have by `(seq, index)`.
+//! - **State hash checkpoints.** Every `hash_interval` commands the replica reports its state hash
+//!   at that sequence number, so divergence is found within `hash_interval` commands.
+//! - **Snapshots** are taken at sequenced [`protocol::SnapshotMarker`] commands, off the
+//!   sequencer's path; [`Replica::from_snapshot`] resumes from one.
+
+mod buffer;
+mod node;
+
+pub use buffer::EventBuffer;
+pub use node::{Applied, Output, Replica, ReplicaConfig, ReplicaError};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+//! The replica's state machine.
+
+use std::collections::VecDeque;
+
+use matching_engine::{Engine, EngineConfig, SnapshotError};
+use protocol::{
+    Command, DecodeError, EgressEvent, EgressPrefix, Event, NodeId, ReplicaRole, ReplicaStatus,
+    Seq, Sequenced, StateDigest, Term,
+};
+
+use crate::buffer::EventBuffer;
+
+/// Configuration of a [`Replica`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaConfig {
+    /// This replica's node id, as the sequencer's role changes name it.
+    pub node: NodeId,
+    /// A state hash checkpoint is reported after every command whose sequence number is a
+    /// multiple of this.
+    pub hash_interval: u64,
+    /// A heartbeat is sent at least this often.
+    pub heartbeat_interval_ns: u64,
+    /// Most events kept for re-publishing after a failover.
+    pub buffer_events_max: usize,
+    /// The matching engine's capacities.
+    pub engine: EngineConfig,
+}
+
+impl ReplicaConfig {
+    /// Defaults for node `node`.
+    #[must_use]
+    pub fn new(node: NodeId) -> Self {
+        Self {
+            node,
+            hash_interval: 1024,
+            heartbeat_interval_ns: 1_000_000,
+            buffer_events_max: 1 << 16,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// Checkpoints kept for comparison with reference hashes.
+const CHECKPOINTS_MAX: usize = 64;
+
+/// What the caller must send or store, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// An event for the clients (the primary's egress stream).
+    Egress(EgressEvent),
+    /// A heartbeat and hash checkpoint for the sequencer (the control stream).
+    Status(ReplicaStatus),
+    /// A snapshot taken at a [`protocol::SnapshotMarker`]: store it (see
+    /// [`Replica::from_snapshot`]).
+    Snapshot {
+        seq: Seq,
+        snapshot_id: u64,
+        bytes: Vec<u8>,
+    },
+}
+
+/// What became of a sequenced frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied: the replica is now at this sequence number.
+    Command(Seq),
+    /// Already applied (a retransmission): ignored.
+    Duplicate(Seq),
+}
+
+/// Why a frame could not be applied. A gap means the caller must catch up from the journal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("malformed sequenced frame: {0}")]
+    Malformed(#[from] DecodeError),
+    #[error("gap in the sequenced stream: expected seq {expected}, got {got}")]
+    Gap { expected: u64, got: u64 },
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] SnapshotError),
+    #[error("replica snapshot header: {0}")]
+    SnapshotHeader(&'static str),
+}
+
+/// An engine node: see the crate documentation.
+#[derive(Debug)]
+pub struct Replica {
+    config: ReplicaConfig,
+    engine: Engine,
+    role: ReplicaRole,
+    /// The primary named by the last role change.
+    primary: NodeId,
+    term: Term,
+    applied: Seq,
+    acked: Seq,
+    checkpoints: VecDeque<(Seq, StateDigest)>,
+    buffer: EventBuffer,
+    events: Vec<Event>,
+    outputs: VecDeque<Output>,
+    last_heartbeat_ns: Option<u64>,
+}
+
+impl Replica {
+    /// A replica at the start of the stream.
+    #[must_use]
+    pub fn new(config: ReplicaConfig) -> Self {
+        Self::with_engine(config, Engine::new(config.engine), Seq(0), Term(0))
+    }
+
+    fn with_engine(config: ReplicaConfig, engine: Engine, applied: Seq, term: Term) -> Self {
+        assert!(config.hash_interval > 0, "hash_interval must be at least 1");
+        Self {
+            config,
+            engine,
+            role: ReplicaRole::Backup,
+            primary: NodeId(0),
+            term,
+            applied,
+            acked: applied,
+            checkpoints: VecDeque::with_capacity(CHECKPOINTS_MAX),
+            buffer: EventBuffer::new(config.buffer_events_max),
+            events: Vec::with_capacity(1024),
+            outputs: VecDeque::with_capacity(1024),
+            last_heartbeat_ns: None,
+        }
+    }
+
+    /// Applies one sequenced frame from the stream.
+    pub fn on_sequenced(&mut self, bytes: &[u8]) -> Result<Applied, ReplicaError> {
+        let sequenced = Sequenced::decode(bytes)?;
+        self.apply(&sequenced)
+    }
+
+    /// Applies one sequenced command (from the stream or a journal).
+    pub fn apply(&mut self, sequenced: &Sequenced) -> Result<Applied, ReplicaError> {
+        let seq = sequenced.seq;
+        if seq <= self.applied {
+            return Ok(Applied::Duplicate(seq));
+        }
+        if seq.0 != self.applied.0 + 1 {
+            return Err(ReplicaError::Gap {
+                expected: self.applied.0 + 1,
+                got: seq.0,
+            });
+        }
+        if let Command::RoleChange(change) = sequenced.command {
+            self.change_roles(change.term, change.primary);
+        }
+        self.events.clear();
+        self.engine.apply(sequenced, &mut self.events);
+        self.applied = seq;
+        self.emit_events(seq);
+        if seq.0.is_multiple_of(self.config.hash_interval) {
+            self.checkpoint(seq);
+        }
+        if let Command::SnapshotMarker(marker) = sequenced.command {
+            let mut bytes = Vec::new();
+            self.write_snapshot(&mut bytes);
+            let snapshot_id = marker.snapshot_id;
+            self.outputs.push_back(Output::Snapshot {
+                seq,
+                snapshot_id,
+                bytes,
+            });
+        }
+        Ok(Applied::Command(seq))
+    }
+
+    fn change_roles(&mut self, term: Term, primary: NodeId) {
+        assert!(
+            term > self.term,
+            "terms only increase: {:?} then {term:?}",
+            self.term
+        );
+        let was_primary = self.role == ReplicaRole::Primary;
+        self.term = term;
+        self.primary = primary;
+        if self.role == ReplicaRole::Diverged {
+            return;
+        }
+        self.role = if primary == self.config.node {
+            ReplicaRole::Primary
+        } else {
+            ReplicaRole::Backup
+        };
+        if self.role == ReplicaRole::Primary && !was_primary {
+            // Promoted: first what consumers may have missed from the old primary, in order.
+            for (prefix, event) in self.buffer.restamped(term) {
+                self.outputs
+                    .push_back(Output::Egress(EgressEvent { prefix, event }));
+            }
+        }
+    }
+
+    fn emit_events(&mut self, seq: Seq) {
+        let count = u32::try_from(self.events.len()).expect("a command emits < 2^32 events");
+        for (index, &event) in self.events.iter().enumerate() {
+            let index = u32::try_from(index).expect("below count");
+            let prefix = EgressPrefix {
+                term: self.term,
+                seq,
+                index,
+                count,
+            };
+            self.buffer.push(prefix, event);
+            if self.role == ReplicaRole::Primary {
+                self.outputs
+                    .push_back(Output::Egress(EgressEvent { prefix, event }));
+            }
+        }
+    }
+
+    fn checkpoint(&mut self, seq: Seq) {
+        if self.checkpoints.len() == CHECKPOINTS_MAX {
+            self.checkpoints.pop_front();
+        }
+        self.checkpoints
+            .push_back((seq, StateDigest(self.engine.state_hash().0)));
+        self.outputs.push_back(Output::Status(self.status()));
+    }
+
+    /// Consumers have every event of the commands up to `seq`.
+    pub fn on_ack(&mut self, seq: Seq) {
+        if seq > self.acked {
+            self.acked = seq;
+            self.buffer.acknowledge(seq);
+        }
+    }
+
+    /// A trusted replay of the journal (the sequencer's auditor) reports the state hash after
+    /// `seq`. If this replica's checkpoint there differs, it has diverged: it stops serving and
+    /// says so in its heartbeats. Returns whether it diverged.
+    pub fn on_reference_hash(&mut self, seq: Seq, digest: StateDigest) -> bool {
+        let mine = self
+            .checkpoints
+            .iter()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, d)| *d);
+        if mine.is_some_and(|mine| mine != digest) && self.role != ReplicaRole::Diverged {
+            self.role = ReplicaRole::Diverged;
+            self.outputs.push_back(Output::Status(self.status()));
+            return true;
+        }
+        false
+    }
+
+    /// Lets time pass: heartbeats.
+    pub fn on_tick(&mut self, now_ns: u64) {
+        let interval = self.config.heartbeat_interval_ns;
+        if self
+            .last_heartbeat_ns
+            .is_none_or(|last| now_ns.saturating_sub(last) >= interval)
+        {
+            self.last_heartbeat_ns = Some(now_ns);
+            self.outputs.push_back(Output::Status(self.status()));
+        }
+    }
+
+    /// The next thing to send or store.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// This replica's heartbeat as of now.
+    #[must_use]
+    pub fn status(&self) -> ReplicaStatus {
+        let (hash_seq, state_hash) = self
+            .checkpoints
+            .back()
+            .copied()
+            .unwrap_or((Seq(0), StateDigest(0)));
+        ReplicaStatus {
+            term: self.term,
+            applied_seq: self.applied,
+            hash_seq,
+            state_hash,
+            acked_seq: self.acked,
+            node: self.config.node,
+            role: self.role,
+        }
+    }
+
+    /// The last sequence number applied.
+    #[must_use]
+    pub fn applied(&self) -> Seq {
+        self.applied
+    }
+
+    /// The role in force.
+    #[must_use]
+    pub fn role(&self) -> ReplicaRole {
+        self.role
+    }
+
+    /// The term in force.
+    #[must_use]
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// The engine's state hash now.
+    #[must_use]
+    pub fn state_hash(&self) -> StateDigest {
+        StateDigest(self.engine.state_hash().0)
+    }
+
+    /// Events kept for re-publishing.
+    #[must_use]
+    pub fn buffer(&self) -> &EventBuffer {
+        &self.buffer
+    }
+}
+
+/// Replica snapshots: a 32-byte little-endian header, then the engine's own snapshot (which
+/// carries its own checksum).
+///
+/// ```text
+/// 0      4        6       8          16      24        28        32
+/// | LSRP | ver=1  | 0 0   | applied  | term  | primary | 0 0 0 0 | engine snapshot ...
+/// ```
+const SNAPSHOT_MAGIC: [u8; 4] = *b"LSRP";
+const SNAPSHOT_VERSION: u16 = 1;
+const SNAPSHOT_HEADER_SIZE: usize = 32;
+
+impl Replica {
+    fn write_snapshot(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&SNAPSHOT_MAGIC);
+        out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        out.extend_from_slice(&[0; 2]);
+        out.extend_from_slice(&self.applied.0.to_le_bytes());
+        out.extend_from_slice(&self.term.0.to_le_bytes());
+        out.extend_from_slice(&self.primary.0.to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        self.engine.snapshot(out);
+    }
+
+    /// A replica resuming from a snapshot taken by [`Output::Snapshot`]: it continues from the
+    /// snapshot's sequence number as a backup until a role change says otherwise.
+    pub fn from_snapshot(config: ReplicaConfig, bytes: &[u8]) -> Result<Self, ReplicaError> {
+        let header = bytes
+            .get(..SNAPSHOT_HEADER_SIZE)
+            .ok_or(ReplicaError::SnapshotHeader("truncated"))?;
+        if header[..4] != SNAPSHOT_MAGIC {
+            return Err(ReplicaError::SnapshotHeader(
+                "not a replica snapshot (bad magic)",
+            ));
+        }
+        if header[4..6] != SNAPSHOT_VERSION.to_le_bytes() {
+            return Err(ReplicaError::SnapshotHeader("unsupported version"));
+        }
+        if header[6..8] != [0; 2] || header[28..32] != [0; 4] {
+            return Err(ReplicaError::SnapshotHeader("reserved bytes are not zero"));
+        }
+        let word = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+        let primary = NodeId(u32::from_le_bytes(
+            header[24..28].try_into().expect("4 bytes"),
+        ));
+        let engine = Engine::restore(&bytes[SNAPSHOT_HEADER_SIZE..])?;
+        let mut replica = Self::with_engine(config, engine, Seq(word(8)), Term(word(16)));
+        replica.primary = primary;
+        if primary == config.node {
+            replica.role = ReplicaRole::Primary;
+        }
+        Ok(replica)
+    }
+}
