@@ -187,6 +187,10 @@ impl Book {
         }
     }
 
+    pub(crate) fn has_stops(&self) -> bool {
+        !(self.buy_stops.is_empty() && self.sell_stops.is_empty())
+    }
+
     /// The reference for price bands and market-order notional: last trade, else the definition's.
     pub(crate) fn reference_price(&self) -> Price {
         self.last_trade.unwrap_or(self.instrument.reference_price)

@@ -57,7 +57,7 @@ impl Report {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn execution_report(order: &Order, r: Report, ctx: Ctx) -> Event {
     let (client_order_id, orig_client_order_id) = r
         .client_ids
@@ -125,7 +125,7 @@ const _: () = assert!(crate::config::PRICE_LEVELS_LIMIT <= 1 << 31);
 
 impl Engine {
     /// Appends an execution report about the order in `slot`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn report(&self, ctx: Ctx, slot: u32, r: Report, out: &mut Vec<Event>) {
         out.push(execution_report(self.pool.get(slot), r, ctx));
     }

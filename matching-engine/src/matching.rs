@@ -119,6 +119,7 @@ impl Engine {
         }
     }
 
+    #[inline]
     fn report_fill(
         &self,
         ctx: Ctx,

@@ -198,7 +198,9 @@ impl Engine {
         } else {
             self.take_and_rest(ctx, slot, ctx.request_id, out);
         }
-        self.run_stops(ctx, a.book, out);
+        if self.books[a.book as usize].has_stops() {
+            self.run_stops(ctx, a.book, out);
+        }
     }
 
     /// Registers an order in the pool and every index.

@@ -30,9 +30,6 @@ impl Engine {
 
     fn next_triggered(&self, book: u32) -> Option<(Side, u32)> {
         let b = &self.books[book as usize];
-        if b.buy_stops.is_empty() && b.sell_stops.is_empty() {
-            return None;
-        }
         let last = b.last_trade?;
         [(Side::Buy, &b.buy_stops), (Side::Sell, &b.sell_stops)]
             .into_iter()

@@ -15,6 +15,7 @@ pub(crate) fn is_stop(order_type: OrderType) -> bool {
 
 /// Checks quantity, prices, and the combination of type, time in force, post-only, display
 /// quantity and expiry, in that order.
+#[inline]
 pub(crate) fn check_new_order(
     inst: &Instrument,
     c: &NewOrder,
