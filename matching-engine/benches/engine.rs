@@ -356,6 +356,16 @@ fn main() {
     }
     let matchcore = matchcore_commands(&ops);
     let lobster = lobster_orders(&ops);
+    // Profiling the baseline: `MATCHCORE_PROFILE=<ops>` runs only matchcore, once.
+    if let Some(n) = std::env::var("MATCHCORE_PROFILE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let n = n.min(OPS);
+        let d = run_matchcore(&matchcore[..n]);
+        println!("matchcore {:.0} ops/s", n as f64 / d.as_secs_f64());
+        return;
+    }
     let (mut ls, mut mc, mut lb) = (Vec::new(), Vec::new(), Vec::new());
     let mut allocations = Vec::new();
     let mut resting = 0;

@@ -196,6 +196,7 @@ impl Book {
         self.last_trade.unwrap_or(self.instrument.reference_price)
     }
 
+    #[inline]
     pub(crate) fn tob(&self) -> Tob {
         let best = |s: &BookSide| {
             s.best().map_or((Price(0), Qty(0)), |i| {

@@ -131,7 +131,7 @@ impl Engine {
     }
 
     /// Records that a level changed in this command (once per level).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn mark_dirty(&mut self, book: u32, side: Side, index: u32) {
         let b = &mut self.books[book as usize];
         let id = b.instrument.id.0;

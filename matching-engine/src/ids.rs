@@ -101,6 +101,7 @@ impl OrderIds {
     }
 
     /// Indexes a new open order (its id is not indexed yet).
+    #[inline]
     pub(crate) fn insert(&mut self, id: u64, slot: u32, pool: &mut OrderPool) {
         let p = self.position(id);
         let entry = Entry {

@@ -90,6 +90,7 @@ impl BookSide {
     }
 
     /// Appends an order (with `visible` displayed quantity) to the back of a level's queue.
+    #[inline]
     pub(crate) fn push_back(&mut self, pool: &mut OrderPool, idx: u32, slot: u32, visible: Qty) {
         let level = &mut self.levels[idx as usize];
         let links = &mut pool.slots[slot as usize].links;
@@ -115,6 +116,7 @@ impl BookSide {
     }
 
     /// Unlinks an order whose displayed quantity is `visible` from a level's queue.
+    #[inline]
     pub(crate) fn unlink(&mut self, pool: &mut OrderPool, idx: u32, slot: u32, visible: Qty) {
         let level = &mut self.levels[idx as usize];
         let links = pool.slots[slot as usize].links;
@@ -148,6 +150,7 @@ impl BookSide {
     }
 
     /// Lowers a level's displayed quantity after a fill or a reduction in place.
+    #[inline]
     pub(crate) fn reduce(&mut self, idx: u32, by: Qty) {
         let level = &mut self.levels[idx as usize];
         level.qty = level

@@ -113,6 +113,11 @@ impl Engine {
         o.cum = Qty(o.cum.0 + qty.0);
         self.report_fill(ctx, t, fill, request_id, out);
         if maker_leaves.0 == 0 {
+            // The level is already marked changed: take the maker off its queue directly.
+            self.pool.slots[m as usize].links.resting = false;
+            self.books[book as usize]
+                .side_mut(maker_side)
+                .unlink(&mut self.pool, index, m, Qty(0));
             self.retire(m);
         } else if maker_visible.0 == 0 {
             self.refresh(m);

@@ -204,6 +204,7 @@ impl Engine {
     }
 
     /// Registers an order in the pool and every index.
+    #[inline]
     pub(crate) fn insert_order(&mut self, order: Order, book: u32, account: u32) -> u32 {
         let slot = self.pool.insert(order, book, account);
         self.order_ids.insert(order.id.0, slot, &mut self.pool);

@@ -60,9 +60,23 @@ pub(crate) struct RiskCheck {
     pub(crate) opens: bool,
 }
 
+impl Limits {
+    /// No limit set (STP mode aside): every risk check passes.
+    pub(crate) fn is_unlimited(&self) -> bool {
+        self.max_open_orders == 0
+            && self.max_order_qty.0 == 0
+            && self.max_notional == 0
+            && self.price_band == 0
+    }
+}
+
 impl Account {
+    #[inline]
     pub(crate) fn check(&self, c: &RiskCheck) -> Result<(), RejectReason> {
         let l = &self.limits;
+        if l.is_unlimited() {
+            return Ok(());
+        }
         if l.max_order_qty.0 != 0 && c.qty > l.max_order_qty {
             return Err(RejectReason::RiskMaxOrderQty);
         }
@@ -105,6 +119,7 @@ impl Accounts {
         self.hash_sum
     }
 
+    #[inline]
     pub(crate) fn get(&self, id: AccountId) -> Option<u32> {
         self.ids.get(id.0)
     }
