@@ -8,6 +8,7 @@ use crate::engine::Engine;
 use crate::risk::Limits;
 
 impl Engine {
+    #[inline(never)]
     pub(crate) fn define_instrument(&mut self, c: &DefineInstrument, out: &mut Vec<Event>) {
         let reason = self.try_define(Instrument::from_command(c)).err();
         out.push(admin_reply(
@@ -40,6 +41,7 @@ impl Engine {
         Ok(())
     }
 
+    #[inline(never)]
     pub(crate) fn set_risk_limits(&mut self, c: &SetRiskLimits, out: &mut Vec<Event>) {
         let reason = match self.accounts.get_or_insert(c.account) {
             Some(slot) => {
@@ -58,6 +60,7 @@ impl Engine {
         out.push(admin_reply(&c.origin, SetRiskLimits::TEMPLATE_ID, reason));
     }
 
+    #[inline(never)]
     pub(crate) fn acknowledge(&mut self, origin: &Origin, template: u16, out: &mut Vec<Event>) {
         out.push(admin_reply(origin, template, None));
     }

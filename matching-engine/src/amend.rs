@@ -84,6 +84,7 @@ impl Engine {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn mass_cancel(&mut self, ctx: Ctx, c: &MassCancel, out: &mut Vec<Event>) {
         let (session, account, instrument) = (c.origin.session, c.origin.account, c.instrument);
         let slots = self.select_orders(|o| {
@@ -107,6 +108,7 @@ impl Engine {
         self.scratch = slots;
     }
 
+    #[inline(never)]
     pub(crate) fn cancel_on_disconnect(
         &mut self,
         ctx: Ctx,

@@ -58,6 +58,7 @@ impl Instrument {
     }
 
     /// Checks a limit or stop price against range and tick.
+    #[inline]
     pub(crate) fn check_price(&self, price: Price) -> Result<(), RejectReason> {
         if price < self.min_price || price > self.max_price {
             return Err(RejectReason::PriceOutOfRange);
@@ -74,6 +75,7 @@ impl Instrument {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn check_qty(&self, qty: Qty) -> Result<(), RejectReason> {
         if qty.0 == 0 || qty < self.min_qty || qty > self.max_qty {
             return Err(RejectReason::QtyOutOfRange);

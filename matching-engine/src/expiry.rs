@@ -24,11 +24,13 @@ impl Engine {
         }
     }
 
+    #[inline(never)]
     fn expire(&mut self, ctx: Ctx, slot: u32, out: &mut Vec<Event>) {
         let report = Report::new(ExecType::Expired, OrderStatus::Expired, RequestId(0));
         self.close(ctx, slot, report, out);
     }
 
+    #[inline(never)]
     pub(crate) fn end_of_session(&mut self, ctx: Ctx, c: &EndOfSession, out: &mut Vec<Event>) {
         let reply = |reason| {
             Event::AdminReply(AdminReply {

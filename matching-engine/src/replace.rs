@@ -12,6 +12,7 @@ use crate::pool::OrderState;
 use crate::risk::RiskCheck;
 
 impl Engine {
+    #[inline(never)]
     pub(crate) fn replace(&mut self, ctx: Ctx, c: &Replace, out: &mut Vec<Event>) {
         let target = Target {
             session: c.origin.session,

@@ -68,6 +68,7 @@ impl<K: Key> Table<K> {
         h & self.mask
     }
 
+    #[inline]
     fn find(&self, key: K) -> Option<usize> {
         let mut i = self.home(key);
         loop {

@@ -21,6 +21,16 @@ pub(crate) fn check_new_order(
     c: &NewOrder,
     now: TimestampNs,
 ) -> Result<(), RejectReason> {
+    // The common case, a plain limit order resting until cancelled or the day's end: only its
+    // quantity and price to check (in the same order as below).
+    let plain = c.order_type == OrderType::Limit
+        && matches!(c.time_in_force, TimeInForce::Gtc | TimeInForce::Day)
+        && c.post_only == PostOnly::Off
+        && c.display_qty.0 == 0;
+    if plain {
+        inst.check_qty(c.qty)?;
+        return inst.check_price(c.price);
+    }
     inst.check_qty(c.qty)?;
     if is_stop(c.order_type) {
         inst.check_price(c.stop_price)
