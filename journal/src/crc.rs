@@ -7,6 +7,7 @@
 //! The reference definition (used when SSE4.2 is missing, and by the tests) is
 //! `crc32c_append(crc32c(&record[8..]), &record[4..8])`.
 
+use crate::scan::RecordInfo;
 use crate::sys;
 
 /// The CRC of one encoded record (`record.len()` is a multiple of 8, at least 32).
@@ -40,9 +41,21 @@ fn write_record_portable(dst: &mut [u8], header: [u64; 3], body: &[u8], prev_crc
 }
 
 /// The CRCs of four encoded records, computed interleaved where the CPU allows.
-#[inline]
+#[cfg(test)]
 pub(crate) fn record_crc4(records: [&[u8]; 4]) -> [u32; 4] {
     sys::record_crc4_hw(records).unwrap_or_else(|| records.map(reference_record_crc))
+}
+
+/// The index of the first of `records` (consecutive records of `segment`, shape already
+/// checked) whose stored CRC is not the CRC of its bytes; CRCs are computed four at a time,
+/// interleaved, where the CPU allows.
+#[inline]
+pub(crate) fn first_bad_crc(segment: &[u8], records: &[RecordInfo]) -> Option<usize> {
+    sys::first_bad_crc_hw(segment, records).unwrap_or_else(|| {
+        records.iter().position(|info| {
+            reference_record_crc(&segment[info.offset..info.offset + info.size]) != info.crc
+        })
+    })
 }
 
 /// The portable definition, via the `crc32c` crate.
@@ -52,7 +65,10 @@ pub(crate) fn reference_record_crc(record: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::format::RecordKind;
 
     fn record(len: usize, fill: u8) -> Vec<u8> {
         let mut byte = fill;
@@ -108,5 +124,60 @@ mod tests {
             &records[3][..],
         ];
         assert_eq!(record_crc4(refs), refs.map(reference_record_crc));
+    }
+
+    proptest! {
+        /// The interleaved kernels agree with the sequential reference for any record
+        /// lengths, any alignment of the buffer and random bytes, and name exactly the first
+        /// record whose stored CRC is wrong.
+        #[test]
+        fn interleaved_crcs_equal_sequential_crcs(
+            words in proptest::collection::vec(0_usize..40, 0..14),
+            align in 0_usize..8,
+            seed in any::<u64>(),
+            corrupt in proptest::option::of((any::<prop::sample::Index>(), 0_u32..32)),
+        ) {
+            let sizes: Vec<usize> = words.iter().map(|w| 32 + 8 * w).collect();
+            let total = align + sizes.iter().sum::<usize>();
+            let mut state = seed;
+            let segment: Vec<u8> = (0..total)
+                .map(|_| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    (state >> 56) as u8
+                })
+                .collect();
+            let mut infos = Vec::new();
+            let mut offset = align;
+            for &size in &sizes {
+                let bytes = &segment[offset..offset + size];
+                let crc = reference_record_crc(bytes);
+                prop_assert_eq!(record_crc(bytes), crc);
+                infos.push(RecordInfo {
+                    offset,
+                    size,
+                    seq: 1,
+                    timestamp_ns: 0,
+                    kind: RecordKind(0),
+                    body_len: size - 32,
+                    crc,
+                });
+                offset += size;
+            }
+            prop_assert_eq!(first_bad_crc(&segment, &infos), None);
+            if infos.len() >= 4 {
+                let bytes = |i: usize| &segment[infos[i].offset..infos[i].offset + infos[i].size];
+                let crcs = record_crc4([bytes(0), bytes(1), bytes(2), bytes(3)]);
+                prop_assert_eq!(crcs, [0, 1, 2, 3].map(|i| infos[i].crc));
+            }
+            if let (Some((index, bit)), false) = (corrupt, infos.is_empty()) {
+                let bad = index.index(infos.len());
+                infos[bad].crc ^= 1 << bit;
+                prop_assert_eq!(first_bad_crc(&segment, &infos), Some(bad));
+                if bad + 1 < infos.len() {
+                    infos[bad + 1].crc ^= 1;
+                    prop_assert_eq!(first_bad_crc(&segment, &infos), Some(bad));
+                }
+            }
+        }
     }
 }

@@ -137,8 +137,14 @@ pub(crate) fn encode_record(dst: &mut [u8], fields: RecordFields, body: &[u8]) -
         fields.timestamp_ns,
     ];
     let crc = crc::write_record(dst, words, body, fields.prev_crc);
-    dst[0..8].copy_from_slice(&(u64::from(crc) | u64::from(fields.prev_crc) << 32).to_le_bytes());
+    encode_record_link(dst, crc, fields.prev_crc);
     crc
+}
+
+/// Stores a record's CRC and link (bytes `0..8`).
+#[inline]
+pub(crate) fn encode_record_link(dst: &mut [u8], crc: u32, prev_crc: u32) {
+    dst[0..8].copy_from_slice(&(u64::from(crc) | u64::from(prev_crc) << 32).to_le_bytes());
 }
 
 /// Reads the record header at the start of `bytes` (which must hold at least 32 bytes).

@@ -121,6 +121,7 @@ impl Reader {
     /// The next committed record, verified; `None` when the reader has caught up with the
     /// writer. Never blocks; callers poll (with their own idle strategy).
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn next(&mut self) -> Result<Option<RecordRef<'_>>, ReadError> {
         if self.batch_pos == self.batch.len() && !self.fill()? {
             return Ok(None);

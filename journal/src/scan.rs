@@ -33,6 +33,7 @@ pub(crate) struct RecordInfo {
 }
 
 impl RecordInfo {
+    #[inline]
     pub(crate) fn link(&self) -> Link {
         Link {
             seq: self.seq,
@@ -40,6 +41,7 @@ impl RecordInfo {
         }
     }
 
+    #[inline]
     pub(crate) fn body<'a>(&self, segment: &'a [u8]) -> &'a [u8] {
         let start = self.offset + RECORD_HEADER_SIZE;
         &segment[start..start + self.body_len]
@@ -135,9 +137,14 @@ pub(crate) fn check_at(segment: &[u8], offset: usize, after: Link) -> Check {
 }
 
 /// Validates up to `count_max` records from `offset` as the successors of `after`, pushing
-/// them into `out` (cleared first) and computing CRCs four at a time. Returns `Valid` of the
-/// last record when `count_max` were checked, otherwise `End` or `Invalid` for the first
-/// position that is not a valid record (right after `out.last()`, or `offset`).
+/// them into `out` (cleared first). Returns `Valid` of the last record when `count_max` were
+/// checked, otherwise `End` or `Invalid` for the first position that is not a valid record
+/// (right after `out.last()`, or `offset`).
+///
+/// Two passes: the headers are walked first (shape, sequence and link need only stored
+/// values), then the CRCs of the records found are computed four at a time, interleaved. The
+/// first position that fails either pass is classified by `check_at`, so the outcome is the
+/// one a record-by-record scan gives.
 pub(crate) fn check_batch(
     segment: &[u8],
     offset: usize,
@@ -147,43 +154,58 @@ pub(crate) fn check_batch(
 ) -> Check {
     assert!(count_max > 0, "a batch checks at least one record");
     out.clear();
-    let mut position = offset;
-    let mut link = after;
-    while out.len() < count_max {
-        if count_max - out.len() >= 4
-            && let Some(infos) = gather4(segment, position, link)
-        {
-            let bytes = |i: usize| &segment[infos[i].offset..infos[i].offset + infos[i].size];
-            let crcs = crc::record_crc4([bytes(0), bytes(1), bytes(2), bytes(3)]);
-            if crcs.iter().zip(&infos).all(|(crc, info)| *crc == info.crc) {
-                out.extend_from_slice(&infos);
-                link = infos[3].link();
-                position = infos[3].offset + infos[3].size;
-                continue;
+    let (mut position, mut link) = (offset, after);
+    loop {
+        let verified = out.len();
+        while out.len() < count_max {
+            let Some(info) = successor(segment, position, link) else {
+                break;
+            };
+            out.push(info);
+            link = info.link();
+            position = info.offset + info.size;
+            // A run of records of this size: the next header's address is `position + size`
+            // with `size` fixed, not read from the record before, so the CPU loads several
+            // headers at once instead of chasing lengths one load at a time.
+            let size = info.size;
+            let fit = (segment.len() - position) / size;
+            let run_max = (count_max - out.len()).min(fit);
+            for (i, head) in segment[position..position + run_max * size]
+                .chunks_exact(size)
+                .enumerate()
+            {
+                let Some(next) = same_size_successor(head, position + i * size, size, link) else {
+                    break;
+                };
+                out.push(next);
+                link = next.link();
             }
+            position = out.last().map_or(position, |last| last.offset + last.size);
         }
-        // Near the end, or a CRC failed: one at a time gives the exact outcome.
+        if let Some(bad) = crc::first_bad_crc(segment, &out[verified..]) {
+            out.truncate(verified + bad);
+        } else if out.len() == count_max {
+            return Check::Valid(*out.last().expect("count_max > 0 records checked"));
+        }
+        // The first position that is not a valid successor: classify it exactly.
+        (position, link) = match out.last() {
+            Some(info) => (info.offset + info.size, info.link()),
+            None => (offset, after),
+        };
         match check_at(segment, position, link) {
+            // `successor` accepts what `check_at` accepts, so this happens only if the bytes
+            // changed under the mapping: take the record and go on.
             Check::Valid(info) => {
                 out.push(info);
                 link = info.link();
-                position += info.size;
+                position = info.offset + info.size;
+                if out.len() == count_max {
+                    return Check::Valid(info);
+                }
             }
             other => return other,
         }
     }
-    Check::Valid(*out.last().expect("count_max > 0 records checked"))
-}
-
-/// Four consecutive records whose shape and chain are valid (the chain needs only the stored
-/// CRCs, so the four CRC computations are independent).
-#[inline]
-fn gather4(segment: &[u8], position: usize, link: Link) -> Option<[RecordInfo; 4]> {
-    let first = successor(segment, position, link)?;
-    let second = successor(segment, first.offset + first.size, first.link())?;
-    let third = successor(segment, second.offset + second.size, second.link())?;
-    let fourth = successor(segment, third.offset + third.size, third.link())?;
-    Some([first, second, third, fourth])
 }
 
 /// The record at `offset` if its shape and chain make it `after`'s successor (CRC unchecked):
@@ -200,6 +222,35 @@ fn successor(segment: &[u8], offset: usize, after: Link) -> Option<RecordInfo> {
     let chained = seq == after.seq.wrapping_add(1) && (w0 >> 32) as u32 == after.crc;
     let shaped = w1 >> 48 == 0 && body_len <= BODY_SIZE_MAX && offset + size <= segment.len();
     (chained && shaped).then_some(RecordInfo {
+        offset,
+        size,
+        seq,
+        timestamp_ns,
+        kind: RecordKind((w1 >> 32) as u16),
+        body_len,
+        crc: w0 as u32,
+    })
+}
+
+/// [`successor`] for a record expected to be `size` bytes, given as `record` (exactly `size`
+/// bytes at `offset`, so it fits): the checks are combined without branches.
+#[inline(always)]
+#[allow(clippy::cast_possible_truncation)] // Fields are split out of little-endian words.
+fn same_size_successor(
+    record: &[u8],
+    offset: usize,
+    size: usize,
+    after: Link,
+) -> Option<RecordInfo> {
+    let word = |i: usize| u64::from_le_bytes(record[i * 8..i * 8 + 8].try_into().expect("8"));
+    let [w0, w1, seq, timestamp_ns] = [word(0), word(1), word(2), word(3)];
+    let body_len = (w1 & 0xffff_ffff) as usize;
+    // `record_size(body_len) == size` bounds `body_len` by `size`, itself checked.
+    let ok = (seq == after.seq.wrapping_add(1))
+        & ((w0 >> 32) as u32 == after.crc)
+        & (w1 >> 48 == 0)
+        & (record_size(body_len) == size);
+    ok.then_some(RecordInfo {
         offset,
         size,
         seq,
@@ -454,5 +505,73 @@ mod tests {
             matches!(scan.stop, Stop::Invalid(CorruptReason::ChainLink { .. })),
             "{scan:?}"
         );
+    }
+
+    /// `n` records with 64-byte bodies, back to back: the same-size fast paths.
+    fn same_size_records(n: usize) -> (Vec<u8>, Vec<usize>) {
+        let mut segment = vec![0_u8; SEGMENT_HEADER_SIZE + n * 96 + 256];
+        let mut offsets = vec![SEGMENT_HEADER_SIZE];
+        let mut prev_crc = 0;
+        for seq in 1..=n as u64 {
+            let body = [u8::try_from(seq).expect("small"); 64];
+            let fields = RecordFields {
+                seq,
+                timestamp_ns: 7 * seq,
+                kind: RecordKind(1),
+                prev_crc,
+            };
+            let offset = *offsets.last().expect("start");
+            prev_crc = encode_record(&mut segment[offset..offset + 96], fields, &body);
+            offsets.push(offset + 96);
+        }
+        (segment, offsets)
+    }
+
+    #[test]
+    fn every_bit_flip_in_a_run_of_same_size_records_is_detected_at_its_record() {
+        let (clean, offsets) = same_size_records(13);
+        let start = Link { seq: 0, crc: 0 };
+        let scan = scan_segment(&clean, offsets[0], start, u64::MAX, |_| {});
+        assert_eq!(
+            (scan.last.seq, scan.end, scan.stop),
+            (13, offsets[13], Stop::End)
+        );
+        // The first record, each slot of a group of four, and the last.
+        for index in [0, 4, 5, 6, 7, 12] {
+            for position in offsets[index]..offsets[index + 1] {
+                for bit in 0..8 {
+                    let mut segment = clean.clone();
+                    segment[position] ^= 1 << bit;
+                    let mut visited = 0;
+                    let scan =
+                        scan_segment(&segment, offsets[0], start, u64::MAX, |_| visited += 1);
+                    assert!(
+                        matches!(scan.stop, Stop::Invalid(_)) && scan.end == offsets[index],
+                        "record {index}, byte {}, bit {bit}: {scan:?}",
+                        position - offsets[index]
+                    );
+                    assert_eq!((scan.last.seq, visited), (index as u64, index));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batches_stop_at_their_limit_inside_a_run() {
+        let (segment, offsets) = same_size_records(13);
+        let mut out = Vec::new();
+        for count_max in 1..=13 {
+            let outcome = check_batch(
+                &segment,
+                offsets[0],
+                Link { seq: 0, crc: 0 },
+                count_max,
+                &mut out,
+            );
+            assert_eq!(out.len(), count_max);
+            assert!(matches!(outcome, Check::Valid(info) if info.seq == count_max as u64));
+        }
+        let outcome = check_batch(&segment, offsets[0], Link { seq: 0, crc: 0 }, 64, &mut out);
+        assert_eq!((out.len(), outcome), (13, Check::End));
     }
 }

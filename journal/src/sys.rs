@@ -54,6 +54,8 @@ pub(crate) fn load_acquire(map: &Mmap, offset: usize) -> u64 {
 mod hw {
     use std::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64};
 
+    use crate::scan::RecordInfo;
+
     #[inline]
     fn word(bytes: &[u8]) -> u64 {
         u64::from_le_bytes(bytes.try_into().expect("8-byte chunk"))
@@ -86,9 +88,35 @@ mod hw {
         !_mm_crc32_u32(low32(state), link(record))
     }
 
+    #[inline]
     #[target_feature(enable = "sse4.2")]
     pub(super) fn record_crc(record: &[u8]) -> u32 {
         finish(words(0xffff_ffff, &record[8..]), record)
+    }
+
+    /// Copies `body` into `slots` (its length rounded up to 8 bytes) word by word, the last
+    /// word zero-padded, feeding each word to the CRC `state`: evaluates to the new state. A
+    /// macro so that it expands inside each SSE4.2 function.
+    macro_rules! write_words {
+        ($state:expr, $body:expr, $slots:expr) => {{
+            let (mut state, body, slots): (u64, &[u8], &mut [u8]) = ($state, $body, $slots);
+            let chunks = body.chunks_exact(8);
+            let tail = chunks.remainder();
+            let mut slots = slots.chunks_exact_mut(8);
+            for (chunk, slot) in chunks.zip(&mut slots) {
+                let word = word(chunk);
+                state = _mm_crc32_u64(state, word);
+                slot.copy_from_slice(&word.to_le_bytes());
+            }
+            if let Some(slot) = slots.next() {
+                // The body's last bytes and the zero padding: exactly one word.
+                let mut last = [0_u8; 8];
+                last[..tail.len()].copy_from_slice(tail);
+                state = _mm_crc32_u64(state, u64::from_le_bytes(last));
+                slot.copy_from_slice(&last);
+            }
+            state
+        }};
     }
 
     /// Writes a record's bytes `8..` (header words, body, zero padding) into `dst` and
@@ -106,53 +134,110 @@ mod hw {
             state = _mm_crc32_u64(state, word);
             slot.copy_from_slice(&word.to_le_bytes());
         }
-        let chunks = body.chunks_exact(8);
-        let tail = chunks.remainder();
-        let mut slots = rest.chunks_exact_mut(8);
-        for (chunk, slot) in chunks.zip(&mut slots) {
-            let word = word(chunk);
-            state = _mm_crc32_u64(state, word);
-            slot.copy_from_slice(&word.to_le_bytes());
-        }
-        if let Some(slot) = slots.next() {
-            // The body's last bytes and the zero padding: exactly one word.
-            let mut last = [0_u8; 8];
-            last[..tail.len()].copy_from_slice(tail);
-            state = _mm_crc32_u64(state, u64::from_le_bytes(last));
-            slot.copy_from_slice(&last);
-        }
+        let state = write_words!(state, body, rest);
         !_mm_crc32_u32(low32(state), prev_crc)
     }
 
+    /// The CRC states of four spans (each a whole number of words), interleaved: four
+    /// independent chains of `crc32` instructions over the spans' common length, then each
+    /// span's remaining words alone. A macro so that it expands inside each SSE4.2 function
+    /// (a `#[target_feature]` helper is not reliably inlined).
+    macro_rules! states4 {
+        ($a:expr, $b:expr, $c:expr, $d:expr) => {{
+            let (a, b, c, d): (&[u8], &[u8], &[u8], &[u8]) = ($a, $b, $c, $d);
+            let common = a.len().min(b.len()).min(c.len()).min(d.len()) & !7;
+            let mut state = [0xffff_ffff_u64; 4];
+            let chunks = a.chunks_exact(8).zip(b.chunks_exact(8));
+            let chunks = chunks.zip(c.chunks_exact(8)).zip(d.chunks_exact(8));
+            for (((wa, wb), wc), wd) in chunks {
+                state[0] = _mm_crc32_u64(state[0], word(wa));
+                state[1] = _mm_crc32_u64(state[1], word(wb));
+                state[2] = _mm_crc32_u64(state[2], word(wc));
+                state[3] = _mm_crc32_u64(state[3], word(wd));
+            }
+            for (state, span) in state.iter_mut().zip([a, b, c, d]) {
+                for chunk in span[common..].chunks_exact(8) {
+                    *state = _mm_crc32_u64(*state, word(chunk));
+                }
+            }
+            state
+        }};
+    }
+
+    #[cfg(test)]
     #[target_feature(enable = "sse4.2")]
     pub(super) fn record_crc4(records: [&[u8]; 4]) -> [u32; 4] {
-        let [a, b, c, d] = [
-            &records[0][8..],
-            &records[1][8..],
-            &records[2][8..],
-            &records[3][8..],
-        ];
-        let common = [a.len(), b.len(), c.len(), d.len()]
-            .into_iter()
-            .min()
-            .unwrap_or(0)
-            / 8;
-        let mut state = [0xffff_ffff_u64; 4];
-        let chunks = a.chunks_exact(8).zip(b.chunks_exact(8));
-        let chunks = chunks.zip(c.chunks_exact(8)).zip(d.chunks_exact(8));
-        for (((wa, wb), wc), wd) in chunks {
-            state[0] = _mm_crc32_u64(state[0], word(wa));
-            state[1] = _mm_crc32_u64(state[1], word(wb));
-            state[2] = _mm_crc32_u64(state[2], word(wc));
-            state[3] = _mm_crc32_u64(state[3], word(wd));
-        }
-        let tail = common * 8;
+        let [a, b, c, d] = records;
+        let state = states4!(&a[8..], &b[8..], &c[8..], &d[8..]);
         [
-            finish(words(state[0], &a[tail..]), records[0]),
-            finish(words(state[1], &b[tail..]), records[1]),
-            finish(words(state[2], &c[tail..]), records[2]),
-            finish(words(state[3], &d[tail..]), records[3]),
+            finish(state[0], a),
+            finish(state[1], b),
+            finish(state[2], c),
+            finish(state[3], d),
         ]
+    }
+
+    /// The index of the first record in `records` whose stored CRC differs from the CRC of
+    /// its bytes in `segment`, computing four records' CRCs interleaved.
+    #[target_feature(enable = "sse4.2")]
+    pub(super) fn first_bad_crc(segment: &[u8], records: &[RecordInfo]) -> Option<usize> {
+        let bytes = |info: &RecordInfo| &segment[info.offset..info.offset + info.size];
+        let mut groups = records.chunks_exact(4);
+        for (group_index, group) in (&mut groups).enumerate() {
+            let size = group[0].size;
+            let equal = group.iter().all(|info| info.size == size)
+                && group[3].offset == group[0].offset + 3 * size;
+            if equal {
+                // The common case (records of one size, back to back): one bounds check,
+                // no tails.
+                let span = &segment[group[0].offset..group[0].offset + 4 * size];
+                let (a, rest) = span.split_at(size);
+                let (b, rest) = rest.split_at(size);
+                let (c, d) = rest.split_at(size);
+                let mut state = [0xffff_ffff_u64; 4];
+                let chunks = a[8..].chunks_exact(8).zip(b[8..].chunks_exact(8));
+                let chunks = chunks
+                    .zip(c[8..].chunks_exact(8))
+                    .zip(d[8..].chunks_exact(8));
+                for (((wa, wb), wc), wd) in chunks {
+                    state[0] = _mm_crc32_u64(state[0], word(wa));
+                    state[1] = _mm_crc32_u64(state[1], word(wb));
+                    state[2] = _mm_crc32_u64(state[2], word(wc));
+                    state[3] = _mm_crc32_u64(state[3], word(wd));
+                }
+                let bad = (finish(state[0], a) != group[0].crc) as u8
+                    | ((finish(state[1], b) != group[1].crc) as u8) << 1
+                    | ((finish(state[2], c) != group[2].crc) as u8) << 2
+                    | ((finish(state[3], d) != group[3].crc) as u8) << 3;
+                if bad != 0 {
+                    return Some(group_index * 4 + bad.trailing_zeros() as usize);
+                }
+                continue;
+            }
+            let [a, b, c, d] = [
+                bytes(&group[0]),
+                bytes(&group[1]),
+                bytes(&group[2]),
+                bytes(&group[3]),
+            ];
+            let state = states4!(&a[8..], &b[8..], &c[8..], &d[8..]);
+            let good = [
+                finish(state[0], a) == group[0].crc,
+                finish(state[1], b) == group[1].crc,
+                finish(state[2], c) == group[2].crc,
+                finish(state[3], d) == group[3].crc,
+            ];
+            if good != [true; 4] {
+                let bad = good.iter().position(|good| !good).unwrap_or(0);
+                return Some(group_index * 4 + bad);
+            }
+        }
+        let done = records.len() - groups.remainder().len();
+        groups
+            .remainder()
+            .iter()
+            .position(|info| record_crc(bytes(info)) != info.crc)
+            .map(|i| done + i)
     }
 }
 
@@ -210,7 +295,7 @@ pub(crate) fn write_record_hw(
 }
 
 /// Four record CRCs interleaved on the SSE4.2 path, or `None` when the CPU lacks it.
-#[inline]
+#[cfg(test)]
 pub(crate) fn record_crc4_hw(records: [&[u8]; 4]) -> Option<[u32; 4]> {
     if !sse42() {
         return None;
@@ -223,6 +308,27 @@ pub(crate) fn record_crc4_hw(records: [&[u8]; 4]) -> Option<[u32; 4]> {
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = records;
+        None
+    }
+}
+
+/// [`hw::first_bad_crc`] on the SSE4.2 path; the outer `None` when the CPU lacks it.
+#[inline]
+pub(crate) fn first_bad_crc_hw(
+    segment: &[u8],
+    records: &[crate::scan::RecordInfo],
+) -> Option<Option<usize>> {
+    if !sse42() {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `sse42()` confirmed at run time that the CPU supports SSE4.2.
+        Some(unsafe { hw::first_bad_crc(segment, records) })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (segment, records);
         None
     }
 }

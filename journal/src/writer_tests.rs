@@ -294,3 +294,129 @@ fn a_failed_roll_poisons_the_writer_and_reopening_recovers() {
     writer.close().expect("close");
     assert_records(&read_all(&mut storage), roll_seq + 9);
 }
+
+/// Appends records `1..=n` (bodies from [`body`]) in batches whose sizes cycle through
+/// `sizes`, checking each receipt.
+fn append_batches<S: Storage>(writer: &mut Writer<S>, n: u64, sizes: &[usize]) {
+    let mut sizes = sizes.iter().cycle();
+    while writer.next_seq() <= n {
+        let first = writer.next_seq();
+        let count = (*sizes.next().expect("cycle") as u64).min(n + 1 - first);
+        let bodies: Vec<Vec<u8>> = (first..first + count).map(body).collect();
+        let records: Vec<(u64, RecordKind, &[u8])> = bodies
+            .iter()
+            .zip(first..)
+            .map(|(bytes, seq)| (seq * 10, RecordKind::COMMAND, &bytes[..]))
+            .collect();
+        let receipt = writer.append_batch(&records).expect("append_batch");
+        assert_eq!(receipt.seq, first + count - 1);
+    }
+}
+
+#[test]
+fn batch_append_writes_the_bytes_single_appends_write() {
+    // 1500 records of up to 300 bytes roll the 128 KiB segments several times, inside and
+    // between batches.
+    let singles = MemStorage::new();
+    let mut writer = Writer::open_with(singles.clone(), config(Durability::None)).expect("open");
+    append_n(&mut writer, 1500);
+    writer.close().expect("close");
+    for sizes in [&[1][..], &[4], &[3, 7, 64, 1, 2, 5], &[1000]] {
+        let batched = MemStorage::new();
+        let mut writer =
+            Writer::open_with(batched.clone(), config(Durability::None)).expect("open");
+        append_batches(&mut writer, 1500, sizes);
+        assert_eq!(writer.append_batch(&[]).expect("empty batch").seq, 1500);
+        writer.close().expect("close");
+        assert_eq!(batched.file_names(), singles.file_names());
+        for name in singles.file_names().iter().filter(|n| n.ends_with(".seg")) {
+            assert!(
+                batched.file(name) == singles.file(name),
+                "{name} differs with batch sizes {sizes:?}"
+            );
+        }
+        assert_records(&read_all(&mut batched.clone()), 1500);
+    }
+}
+
+#[test]
+fn batch_append_applies_the_durability_policy_once_per_batch() {
+    let storage = MemStorage::new();
+    let group = Durability::Group {
+        records_max: 10,
+        delay_ns_max: u64::MAX,
+    };
+    let mut writer = Writer::open_with(storage.clone(), config(group)).expect("open");
+    append_batches(&mut writer, 6, &[6]);
+    assert_eq!(writer.durable_seq(), 0, "6 of 10 records: not due");
+    append_batches(&mut writer, 12, &[6]);
+    assert_eq!(writer.durable_seq(), 12, "12 >= 10 records: synced");
+    let mut every = Writer::open_with(MemStorage::new(), config(Durability::Every)).expect("open");
+    append_batches(&mut every, 5, &[5]);
+    assert_eq!(every.durable_seq(), 5);
+    let too_large = vec![0_u8; BODY_SIZE_MAX + 1];
+    let err = every
+        .append_batch(&[
+            (1, RecordKind::COMMAND, &[1]),
+            (2, RecordKind::COMMAND, &too_large),
+        ])
+        .expect_err("oversized body");
+    assert!(matches!(err, AppendError::BodyTooLarge { .. }), "{err:?}");
+    assert_eq!(
+        every.last_seq(),
+        5,
+        "nothing of a refused batch is appended"
+    );
+}
+
+#[test]
+fn a_corrupted_record_inside_a_batch_is_reported_at_its_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut writer = Writer::open(dir.path(), config(Durability::None)).expect("open");
+    append_batches(&mut writer, 64, &[64]);
+    writer.close().expect("close");
+    let offset_of = |seq: u64| -> usize {
+        crate::format::SEGMENT_HEADER_SIZE
+            + (1..seq).map(|s| record_size(body(s).len())).sum::<usize>()
+    };
+    let name = crate::format::segment_file_name(1);
+    let path = dir.path().join(&name);
+    let clean = std::fs::read(&path).expect("segment");
+    // Records in every slot of a group of four, the first, and the last.
+    for seq in [1, 2, 3, 4, 5, 30, 63, 64] {
+        let offset = offset_of(seq);
+        // A body byte when there is one, else the timestamp.
+        let byte = if body(seq).is_empty() { 24 } else { 32 };
+        let mut bytes = clean.clone();
+        bytes[offset + byte] ^= 0x10;
+        std::fs::write(&path, &bytes).expect("corrupt");
+
+        let mut reader = Reader::open(dir.path()).expect("reader");
+        let mut read = 0;
+        let err = loop {
+            match reader.next() {
+                Ok(Some(record)) => {
+                    read += 1;
+                    assert_eq!(record.seq, read);
+                }
+                Ok(None) => panic!("corruption of seq {seq} not detected"),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(read, seq - 1, "records before the corrupt one are returned");
+        let ReadError::Corrupt(found) = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!((found.seq, found.offset), (seq, offset as u64), "{found:?}");
+        assert!(matches!(
+            found.reason,
+            crate::error::CorruptReason::Crc { .. }
+        ));
+
+        let mut storage = FileStorage::open(dir.path()).expect("storage");
+        let Err(ReadError::Corrupt(found)) = verify(&mut storage, 2) else {
+            panic!("verify missed the corruption of seq {seq}")
+        };
+        assert_eq!((found.seq, found.offset), (seq, offset as u64), "{found:?}");
+    }
+}
