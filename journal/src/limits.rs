@@ -15,7 +15,8 @@ pub const SEGMENT_SIZE_BYTES_MAX: u64 = 4 * 1024 * 1024 * 1024 - 4096;
 pub const INDEX_INTERVAL_RECORDS: u64 = 1024;
 
 /// How many records the reader and `verify` check ahead in one batch, so several CRCs are
-/// computed interleaved.
+/// computed interleaved. Small enough that a batch of typical records and their descriptors
+/// stays in L1 between the header pass and the CRC pass (256 measured 25% slower).
 pub(crate) const VERIFY_BATCH_MAX: usize = 64;
 
 /// Page granularity used to round sync ranges and to model torn writes.
