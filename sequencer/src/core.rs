@@ -214,6 +214,15 @@ impl Sequencer {
         Seq(self.next_seq)
     }
 
+    /// How many more ingress messages the queue takes before refusing with back-pressure.
+    #[must_use]
+    pub fn room(&self) -> usize {
+        // One slot stays free for the role change a first ingress may sequence.
+        self.config
+            .pending_max
+            .saturating_sub(self.pending.len() + 1)
+    }
+
     /// Sequenced commands not yet taken by [`Sequencer::poll_output`].
     #[must_use]
     pub fn pending(&self) -> usize {

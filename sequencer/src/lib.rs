@@ -18,11 +18,15 @@
 //!   promotes the backup in a new term. Replicas change roles only by applying that command, so
 //!   all of them change at the same point of the order.
 
+mod agent;
 mod core;
+mod io;
 mod roles;
 
 #[cfg(test)]
 mod tests;
 
+pub use agent::{AgentError, AgentStats, SequencerAgent};
 pub use core::{Ingress, IngressError, REPLICAS_MAX, Sequencer, SequencerConfig, StatusRefused};
+pub use io::{Clock, Inbound, Outbound, OutboundError, SystemClock};
 pub use roles::{ReplicaView, Roles, StatusError};
