@@ -1,12 +1,20 @@
 //! (session, client order id) -> slot, for the open orders: duplicate checks on every new order,
 //! and requests that name an order by its client id.
 //!
-//! Open addressing with linear probing and backward-shift deletion, at most half full. An entry is
-//! 8 bytes: 32 bits of the key's hash (whose low bits are the home bucket, so deletion never
-//! rehashes) and the slot. Keys aren't stored: a hash match is confirmed against the order in the
-//! slot, and removal looks for the slot itself. Keys of a session that arrive in a run (client
-//! ids counting up) fill runs of 8 neighbouring buckets, one cache line. Never iterated, never
-//! hashed, rebuilt on restore.
+//! Open addressing with linear probing. An entry is 8 bytes: 32 bits of the key's hash (whose low
+//! bits are the home bucket) and the slot. Keys aren't stored: a hash match is confirmed against
+//! the order in the slot (live, same session, same client id). Keys of a session that arrive in a
+//! run (client ids counting up) fill runs of 8 neighbouring buckets, one cache line.
+//!
+//! Deletion is lazy: retiring an order (or replacing its client id) leaves its entry behind, so a
+//! retire never touches this table (a random cache line, on a path that is otherwise hot). A stale
+//! entry fails the confirmation, because its slot is free or holds an order with another key, so a
+//! lookup stays exact: it answers a slot only for a live order with exactly that key, and every
+//! live order's entry stays reachable because buckets are only ever emptied all at once. Inserts
+//! take the first empty bucket; when used buckets reach half the table, the table is cleared and
+//! the live orders re-inserted (amortised: live orders fill at most a quarter of the buckets, so
+//! at least a quarter of the buckets of inserts come between rebuilds). Never iterated, never hashed,
+//! rebuilt on restore.
 
 use crate::pool::OrderPool;
 
@@ -33,6 +41,10 @@ impl ClientKey {
 }
 
 const EMPTY: u32 = u32::MAX;
+const EMPTY_ENTRY: Entry = Entry {
+    hash: 0,
+    slot: EMPTY,
+};
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -44,24 +56,22 @@ struct Entry {
 pub(crate) struct ClientIds {
     entries: Vec<Entry>,
     mask: u32,
-    len: u32,
-    capacity: u32,
+    /// Buckets not empty: live entries and stale ones.
+    used: u32,
+    /// Rebuild when `used` passes this.
+    used_max: u32,
 }
 
 impl ClientIds {
-    /// A table for up to `capacity` open orders (buckets: at least twice that).
+    /// A table for up to `capacity` open orders (buckets: at least four times that).
     pub(crate) fn new(capacity: u32) -> Self {
-        let buckets = (capacity as usize * 2).next_power_of_two().max(16);
+        let buckets = (capacity as usize * 4).next_power_of_two().max(16);
         let mask = u32::try_from(buckets - 1).expect("capacity is bounded by ORDERS_LIMIT");
-        let empty = Entry {
-            hash: 0,
-            slot: EMPTY,
-        };
         Self {
-            entries: vec![empty; buckets],
+            entries: vec![EMPTY_ENTRY; buckets],
             mask,
-            len: 0,
-            capacity,
+            used: 0,
+            used_max: mask / 2,
         }
     }
 
@@ -79,58 +89,139 @@ impl ClientIds {
             if e.slot == EMPTY {
                 return None;
             }
-            if e.hash == hash {
-                let o = pool.get(e.slot);
-                if o.session.0 == key.session && o.client_order_id.0 == key.client_order_id {
-                    return Some(e.slot);
-                }
+            if e.hash == hash
+                && pool.get_live(e.slot).is_some_and(|o| {
+                    o.session.0 == key.session && o.client_order_id.0 == key.client_order_id
+                })
+            {
+                return Some(e.slot);
             }
             i = self.next(i);
         }
     }
 
-    /// Indexes an open order under its key. The caller checks the key is not indexed yet.
+    /// Indexes the open order in `slot` under `key`, which the order already holds. The caller
+    /// checks that no other open order has the key.
     #[inline]
-    pub(crate) fn insert(&mut self, key: ClientKey, slot: u32) {
-        assert!(
-            slot != EMPTY && self.len < self.capacity,
-            "capacity is checked by the caller"
-        );
-        let hash = key.hash32();
+    pub(crate) fn insert(&mut self, key: ClientKey, slot: u32, pool: &OrderPool) {
+        assert!(slot != EMPTY, "slots are below u32::MAX");
+        debug_assert!(pool.get(slot).client_order_id.0 == key.client_order_id);
+        if self.used >= self.used_max {
+            // Indexes every live order, this one included.
+            self.rebuild(pool);
+            return;
+        }
+        self.place(key.hash32(), slot);
+    }
+
+    fn place(&mut self, hash: u32, slot: u32) {
         let mut i = hash & self.mask;
         while self.entries[i as usize].slot != EMPTY {
             i = self.next(i);
         }
         self.entries[i as usize] = Entry { hash, slot };
-        self.len += 1;
+        self.used += 1;
     }
 
-    /// Forgets the order in `slot`, indexed under `key`.
-    #[inline]
-    pub(crate) fn remove(&mut self, key: ClientKey, slot: u32) {
-        let mut hole = key.hash32() & self.mask;
-        while self.entries[hole as usize].slot != slot {
-            assert!(
-                self.entries[hole as usize].slot != EMPTY,
-                "open orders are indexed"
-            );
-            hole = self.next(hole);
+    /// Drops every stale entry: the table then holds the live orders only (at most half full).
+    #[cold]
+    #[inline(never)]
+    fn rebuild(&mut self, pool: &OrderPool) {
+        self.entries.fill(EMPTY_ENTRY);
+        self.used = 0;
+        for slot in pool.live_slots() {
+            let o = pool.get(slot);
+            let key = ClientKey {
+                session: o.session.0,
+                client_order_id: o.client_order_id.0,
+            };
+            self.place(key.hash32(), slot);
         }
-        self.len -= 1;
-        // Backward shift: pull later entries of the probe run into the hole.
-        let mut i = self.next(hole);
-        loop {
-            let e = self.entries[i as usize];
-            if e.slot == EMPTY {
-                break;
-            }
-            let home = e.hash & self.mask;
-            if hole.wrapping_sub(home) & self.mask <= i.wrapping_sub(home) & self.mask {
-                self.entries[hole as usize] = e;
-                hole = i;
-            }
-            i = self.next(i);
+        assert!(
+            self.used < self.used_max,
+            "live orders fill at most a quarter"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{Order, OrderState};
+    use proptest::prelude::*;
+    use protocol::{
+        AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, PostOnly, Price, Qty,
+        SessionId, Side, TimeInForce, TimestampNs,
+    };
+    use std::collections::BTreeMap;
+
+    fn order(session: u32, client_order_id: u64) -> Order {
+        Order {
+            id: OrderId(1),
+            client_order_id: ClientOrderId(client_order_id),
+            session: SessionId(session),
+            account: AccountId(1),
+            instrument: InstrumentId(1),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            tif: TimeInForce::Gtc,
+            post_only: PostOnly::Off,
+            state: OrderState::Active,
+            price: Price(1),
+            stop_price: Price(0),
+            qty: Qty(1),
+            leaves: Qty(1),
+            cum: Qty(0),
+            display_qty: Qty(0),
+            visible: Qty(0),
+            expire_time: TimestampNs(0),
+            priority: 0,
         }
-        self.entries[hole as usize].slot = EMPTY;
+    }
+
+    proptest! {
+        /// Opens, closes and re-keys orders (keys reused, slots reused, many rebuilds) and checks
+        /// every lookup against a map of the open orders.
+        #[test]
+        fn lookups_are_exact_with_lazy_deletion(
+            ops in proptest::collection::vec((0u32..2, 0u64..24, 0u8..3), 0..600)
+        ) {
+            const CAPACITY: u32 = 16;
+            let mut pool = crate::pool::OrderPool::new(CAPACITY);
+            let mut ids = ClientIds::new(CAPACITY);
+            let mut model: BTreeMap<(u32, u64), u32> = BTreeMap::new();
+            for (session, client_order_id, action) in ops {
+                let key = ClientKey { session, client_order_id };
+                let open = model.get(&(session, client_order_id)).copied();
+                prop_assert_eq!(ids.get(key, &pool), open);
+                match (open, action) {
+                    (None, _) if !pool.is_full() => {
+                        let slot = pool.insert(order(session, client_order_id), 0, 0);
+                        ids.insert(key, slot, &pool);
+                        model.insert((session, client_order_id), slot);
+                    }
+                    (Some(slot), 0) => {
+                        pool.remove(slot);
+                        model.remove(&(session, client_order_id));
+                    }
+                    (Some(slot), 1) => {
+                        // Re-key to an unused id of the same session.
+                        let new = (0..64).map(|i| client_order_id + 100 + i)
+                            .find(|&c| !model.contains_key(&(session, c)))
+                            .expect("an unused id");
+                        pool.modify(slot, |o| o.client_order_id = ClientOrderId(new));
+                        ids.insert(ClientKey { session, client_order_id: new }, slot, &pool);
+                        model.remove(&(session, client_order_id));
+                        model.insert((session, new), slot);
+                    }
+                    _ => {}
+                }
+                pool.finalize();
+                prop_assert!((ids.used as usize) < ids.entries.len());
+            }
+            for (&(session, client_order_id), &slot) in &model {
+                prop_assert_eq!(ids.get(ClientKey { session, client_order_id }, &pool), Some(slot));
+            }
+        }
     }
 }

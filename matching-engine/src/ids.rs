@@ -59,7 +59,15 @@ impl OrderIds {
     pub(crate) fn new(capacity: u32) -> Self {
         let positions = (capacity as usize * 2).next_power_of_two().max(64);
         Self {
-            ring: vec![Entry { lap: 0, slot: 0 }; positions],
+            // Written now (not zeroed lazily by the OS): new ids write the ring sequentially, which
+            // would otherwise page-fault every 512 orders.
+            ring: vec![
+                Entry {
+                    lap: u32::MAX,
+                    slot: u32::MAX,
+                };
+                positions
+            ],
             occupied: Bits(vec![0; positions / 64]),
             mask: positions as u64 - 1,
             bits: positions.trailing_zeros(),

@@ -212,7 +212,7 @@ impl Engine {
             session: order.session.0,
             client_order_id: order.client_order_id.0,
         };
-        self.client_ids.insert(key, slot);
+        self.client_ids.insert(key, slot, &self.pool);
         self.accounts.list[account as usize].open_orders += 1;
         if order.expire_time.0 != 0 {
             let key = u128::from(order.expire_time.0) << 64 | u128::from(order.id.0);
@@ -296,12 +296,7 @@ impl Engine {
         if links.resting {
             self.unrest(slot);
         }
-        let order = self.pool.get(slot);
-        let (id, side) = (order.id.0, order.side);
-        let key = ClientKey {
-            session: order.session.0,
-            client_order_id: order.client_order_id.0,
-        };
+        let side = self.pool.get(slot).side;
         if links.expiry_pos != crate::pool::NONE {
             self.expiries.remove(&mut self.pool, slot);
         }
@@ -310,8 +305,9 @@ impl Engine {
                 .stops_mut(side)
                 .remove(&mut self.pool, slot);
         }
+        // The client id's entry goes stale, and is dropped lazily (see `clients.rs`).
+        let id = self.pool.get(slot).id.0;
         self.order_ids.remove(id, slot, &self.pool);
-        self.client_ids.remove(key, slot);
         self.accounts.list[links.account as usize].open_orders -= 1;
         self.pool.remove(slot);
     }

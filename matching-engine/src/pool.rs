@@ -56,6 +56,29 @@ pub(crate) struct Order {
 }
 
 impl Order {
+    /// Filler for slots never used yet.
+    const ZERO: Self = Self {
+        id: OrderId(0),
+        client_order_id: ClientOrderId(0),
+        session: SessionId(0),
+        account: AccountId(0),
+        instrument: InstrumentId(0),
+        side: Side::Buy,
+        order_type: OrderType::Limit,
+        tif: TimeInForce::Gtc,
+        post_only: PostOnly::Off,
+        state: OrderState::Active,
+        price: Price(0),
+        stop_price: Price(0),
+        qty: Qty(0),
+        leaves: Qty(0),
+        cum: Qty(0),
+        display_qty: Qty(0),
+        visible: Qty(0),
+        expire_time: TimestampNs(0),
+        priority: 0,
+    };
+
     /// Takes liquidity as a market order (no limit price).
     pub(crate) fn is_market(&self) -> bool {
         matches!(self.order_type, OrderType::Market | OrderType::Stop)
@@ -136,12 +159,29 @@ pub(crate) struct OrderPool {
     hash_sum: u128,
 }
 
+/// An empty vector whose whole capacity has been written once, so that its pages are mapped now
+/// rather than one page fault at a time while it grows in steady state (capacities are fixed when
+/// the engine is built; the memory is committed then).
+pub(crate) fn prefaulted<T: Copy>(capacity: usize, fill: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(capacity);
+    v.resize(capacity, fill);
+    v.clear();
+    v
+}
+
 impl OrderPool {
     pub(crate) fn new(capacity: u32) -> Self {
         let n = capacity as usize;
+        let free_slot = Slot {
+            order: Order::ZERO,
+            hash: 0,
+            links: Links::EMPTY,
+            live: false,
+            dirty: false,
+        };
         Self {
-            slots: Vec::with_capacity(n),
-            free: Vec::with_capacity(n),
+            slots: prefaulted(n, free_slot),
+            free: prefaulted(n, 0),
             dirty: Vec::with_capacity(n),
             len: 0,
             capacity,
@@ -214,6 +254,13 @@ impl OrderPool {
         let slot = &self.slots[index as usize];
         assert!(slot.live);
         &slot.order
+    }
+
+    /// The order in a slot, if the slot holds one (stale index entries point at free slots).
+    #[inline]
+    pub(crate) fn get_live(&self, index: u32) -> Option<&Order> {
+        let slot = &self.slots[index as usize];
+        slot.live.then_some(&slot.order)
     }
 
     /// Changes an order's fields; its hash contribution is brought up to date by `finalize`.

@@ -78,12 +78,14 @@ impl Engine {
     ) {
         let old = *self.pool.get(slot);
         if c.client_order_id != old.client_order_id {
-            let key = |id: protocol::ClientOrderId| ClientKey {
+            // The old id's entry goes stale (see `clients.rs`).
+            self.pool
+                .modify(slot, |o| o.client_order_id = c.client_order_id);
+            let key = ClientKey {
                 session: old.session.0,
-                client_order_id: id.0,
+                client_order_id: c.client_order_id.0,
             };
-            self.client_ids.remove(key(old.client_order_id), slot);
-            self.client_ids.insert(key(c.client_order_id), slot);
+            self.client_ids.insert(key, slot, &self.pool);
         }
         let leaves = Qty(c.qty.0 - old.cum.0);
         let mut report = |order: &crate::pool::Order| {
