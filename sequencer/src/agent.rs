@@ -11,7 +11,7 @@ use journal::{RecordKind, Writer};
 use protocol::{Command, SEQUENCED_FRAME_SIZE_MAX, Seq, Sequenced, TimestampNs};
 
 use crate::core::{Ingress, IngressError, Sequencer, SequencerConfig};
-use crate::io::{Clock, Inbound, Outbound, OutboundError};
+use transport::{Clock, Inbound, Outbound, StreamError};
 
 /// Messages taken from a stream per duty cycle, at most.
 const POLL_LIMIT_MAX: usize = 256;
@@ -35,7 +35,7 @@ pub enum AgentError {
     #[error("syncing the journal: {0}")]
     Sync(#[from] journal::SyncError),
     #[error(transparent)]
-    Outbound(#[from] OutboundError),
+    Stream(#[from] StreamError),
 }
 
 /// Counters for logs and tests.
@@ -114,39 +114,39 @@ impl<C: Clock, I: Inbound, S: Inbound, P: Outbound> SequencerAgent<C, I, S, P> {
     pub fn do_work(&mut self) -> Result<usize, AgentError> {
         let now = self.clock.now_ns();
         let mut work = self.core.on_tick(now);
-        work += self.take_heartbeats(now);
-        work += self.take_ingress(now);
+        work += self.take_heartbeats(now)?;
+        work += self.take_ingress(now)?;
         work += self.journal_sequenced()?;
         self.journal.tick(now)?;
         work += self.publish()?;
         Ok(work)
     }
 
-    fn take_heartbeats(&mut self, now: u64) -> usize {
+    fn take_heartbeats(&mut self, now: u64) -> Result<usize, AgentError> {
         let core = &mut self.core;
-        self.status.poll(POLL_LIMIT_MAX, &mut |bytes| {
+        Ok(self.status.poll(POLL_LIMIT_MAX, &mut |bytes| {
             // A bad heartbeat is the replica's problem: it is not trusted, and not fatal here.
             let _ = core.on_replica_status(now, bytes);
-        })
+        })?)
     }
 
     /// Takes no more than the core has room for, so the core never has to refuse for
     /// back-pressure: the ingress stream itself then pushes back on the gateways.
-    fn take_ingress(&mut self, now: u64) -> usize {
+    fn take_ingress(&mut self, now: u64) -> Result<usize, AgentError> {
         let room = self.core.room();
         if room == 0 {
-            return 0;
+            return Ok(0);
         }
         let (core, stats) = (&mut self.core, &mut self.stats);
-        self.ingress.poll(
-            room.min(POLL_LIMIT_MAX),
-            &mut |bytes| match core.on_ingress(now, bytes) {
-                Ok(Ingress::Sequenced(_)) => stats.sequenced += 1,
-                Ok(Ingress::Duplicate { .. }) => stats.duplicates += 1,
-                Err(IngressError::Backpressure(_)) => unreachable!("polled within the core's room"),
-                Err(_) => stats.refused += 1,
-            },
-        )
+        let mut on_message = |bytes: &[u8]| match core.on_ingress(now, bytes) {
+            Ok(Ingress::Sequenced(_)) => stats.sequenced += 1,
+            Ok(Ingress::Duplicate { .. }) => stats.duplicates += 1,
+            Err(IngressError::Backpressure(_)) => unreachable!("polled within the core's room"),
+            Err(_) => stats.refused += 1,
+        };
+        Ok(self
+            .ingress
+            .poll(room.min(POLL_LIMIT_MAX), &mut on_message)?)
     }
 
     /// Journal first: everything sequenced goes to the journal before it may be published.

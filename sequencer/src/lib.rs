@@ -20,7 +20,6 @@
 
 mod agent;
 mod core;
-mod io;
 mod roles;
 
 #[cfg(test)]
@@ -28,5 +27,5 @@ mod tests;
 
 pub use agent::{AgentError, AgentStats, SequencerAgent};
 pub use core::{Ingress, IngressError, REPLICAS_MAX, Sequencer, SequencerConfig, StatusRefused};
-pub use io::{Clock, Inbound, Outbound, OutboundError, SystemClock};
 pub use roles::{ReplicaView, Roles, StatusError};
+pub use transport::{Clock, Inbound, Outbound, StreamError, SystemClock};

@@ -8,7 +8,7 @@ use protocol::{
     AccountId, ClientOrderId, Command, InstrumentId, NewOrder, OrderType, Origin, PostOnly, Price,
     Qty, RequestId, Sequenced, SessionId, Side, TimeInForce, TimestampNs,
 };
-use sequencer::{Clock, Inbound, Outbound, OutboundError, SequencerAgent, SequencerConfig};
+use sequencer::{Clock, Inbound, Outbound, SequencerAgent, SequencerConfig, StreamError};
 
 #[derive(Clone, Default)]
 struct FakeClock(Rc<Cell<u64>>);
@@ -21,7 +21,7 @@ impl Clock for FakeClock {
 #[derive(Clone, Default)]
 struct Queue(Rc<std::cell::RefCell<VecDeque<Vec<u8>>>>);
 impl Inbound for Queue {
-    fn poll(&mut self, limit: usize, handler: &mut dyn FnMut(&[u8])) -> usize {
+    fn poll(&mut self, limit: usize, handler: &mut dyn FnMut(&[u8])) -> Result<usize, StreamError> {
         let mut n = 0;
         while n < limit {
             let Some(message) = self.0.borrow_mut().pop_front() else {
@@ -30,7 +30,7 @@ impl Inbound for Queue {
             handler(&message);
             n += 1;
         }
-        n
+        Ok(n)
     }
 }
 
@@ -41,7 +41,7 @@ struct Sink {
     blocked: Rc<Cell<bool>>,
 }
 impl Outbound for Sink {
-    fn offer(&mut self, bytes: &[u8]) -> Result<bool, OutboundError> {
+    fn offer(&mut self, bytes: &[u8]) -> Result<bool, StreamError> {
         if self.blocked.get() {
             return Ok(false);
         }

@@ -17,6 +17,7 @@ mod channel;
 mod client;
 mod driver;
 mod idle;
+mod io;
 mod publication;
 mod subscription;
 
@@ -36,6 +37,7 @@ pub use idle::{
     Backoff, BackoffParams, BackoffPhase, BusySpin, Idle, IdleConfig, IdleParseError, IdleStrategy,
     Sleeping, Yielding,
 };
+pub use io::{Clock, Inbound, Outbound, StreamError, SystemClock};
 pub use publication::{
     DestinationError, OFFER_PARTS_MAX, OfferError, OfferOutcome, Publication, WaitError,
 };
