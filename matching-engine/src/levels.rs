@@ -90,7 +90,8 @@ impl BookSide {
     }
 
     /// Appends an order (with `visible` displayed quantity) to the back of a level's queue.
-    #[inline]
+    /// (Inlined: one call site per path, and the call itself cost a fifth of its work.)
+    #[inline(always)]
     pub(crate) fn push_back(&mut self, pool: &mut OrderPool, idx: u32, slot: u32, visible: Qty) {
         let level = &mut self.levels[idx as usize];
         let links = &mut pool.slots[slot as usize].links;
