@@ -5,6 +5,7 @@
 //!   number, timestamp) immediately followed by the command message.
 //! - The egress stream carries [`EgressPrefix`] messages each followed by one event message.
 //! - Replicas send [`ReplicaStatus`] heartbeats to the sequencer on the control stream.
+//! - Consumers send [`EgressAck`]s to the replicas, so a promoted backup knows what to re-publish.
 
 use crate::command::Command;
 use crate::error::{DecodeError, EncodeError};
@@ -50,12 +51,22 @@ wire_message!(
     }
 );
 
+wire_message!(
+    /// A consumer of the egress stream (a gateway) has every event of the commands up to `seq`.
+    /// Replicas forget buffered events once every consumer has acknowledged them.
+    EgressAck / EgressAckWire, template = 203, size = 16, reserved = 4, {
+        seq: Seq,
+        consumer: u32,
+    }
+);
+
 message_enum!(
     /// A message of the cluster's own: framing prefixes and control.
     ClusterMessage, kind = "cluster message", {
         SequencedPrefix(SequencedPrefix / SequencedPrefixWire),
         EgressPrefix(EgressPrefix / EgressPrefixWire),
         ReplicaStatus(ReplicaStatus / ReplicaStatusWire),
+        EgressAck(EgressAck / EgressAckWire),
     }
 );
 

@@ -17,9 +17,11 @@
 //! - **Snapshots** are taken at sequenced [`protocol::SnapshotMarker`] commands, off the
 //!   sequencer's path; [`Replica::from_snapshot`] resumes from one.
 
+mod agent;
 mod buffer;
 mod node;
 
+pub use agent::{AgentError, AgentPaths, AgentStats, AgentStreams, CONSUMERS_MAX, ReplicaAgent};
 pub use buffer::EventBuffer;
 pub use node::{Applied, Output, Replica, ReplicaConfig, ReplicaError};
 

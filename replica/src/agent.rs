@@ -1,0 +1,338 @@
+//! The engine process's duty cycle: the [`Replica`] core wired to streams, the journal (for
+//! catch-up) and a snapshot directory.
+//!
+//! Start-up loads the newest snapshot, if any, then replays the journal from there. Live, a gap
+//! in the sequenced stream (a late start, a lost frame, a restart) switches the agent to
+//! catching up from the co-located journal until it is level again; frames that arrive
+//! meanwhile are in the journal too and are ignored as duplicates afterwards. Events go out on
+//! the egress stream (primary only) and heartbeats on the status stream.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use protocol::{ClusterMessage, Command, EGRESS_FRAME_SIZE_MAX, Seq, Sequenced, TimestampNs};
+use transport::{Clock, Inbound, Outbound, StreamError};
+
+use crate::node::{Applied, Output, Replica, ReplicaConfig, ReplicaError};
+
+/// Messages taken from a stream per duty cycle, at most.
+const POLL_LIMIT_MAX: usize = 256;
+/// Journal records applied per duty cycle while catching up, at most.
+const CATCH_UP_BATCH_MAX: usize = 4096;
+/// Consumers whose acknowledgements are tracked.
+pub const CONSUMERS_MAX: usize = 64;
+
+/// Why the engine process stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
+    #[error("gap in the sequenced stream and no journal to catch up from: {0}")]
+    NoJournal(ReplicaError),
+    #[error("journal: {0}")]
+    Journal(#[from] journal::ReadError),
+    #[error("journal record {seq} does not hold a command: {error}")]
+    JournalBody {
+        seq: u64,
+        error: protocol::DecodeError,
+    },
+    #[error("snapshot {path}: {source}")]
+    Snapshot {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+}
+
+/// Where the engine process keeps and finds things.
+#[derive(Debug, Clone, Default)]
+pub struct AgentPaths {
+    /// The sequencer's journal, when co-located: start-up and gaps are filled from it.
+    pub journal: Option<PathBuf>,
+    /// Where snapshots are written and the newest is loaded from at start-up.
+    pub snapshots: Option<PathBuf>,
+}
+
+/// The streams an engine process uses.
+#[derive(Debug)]
+pub struct AgentStreams<I, A, E, S> {
+    pub sequenced: I,
+    pub acks: A,
+    pub egress: E,
+    pub status: S,
+}
+
+/// Counters for logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AgentStats {
+    pub applied_live: u64,
+    pub applied_from_journal: u64,
+    pub duplicates: u64,
+    pub catch_ups: u64,
+    pub published: u64,
+    pub snapshots: u64,
+}
+
+/// The engine process: see the module documentation.
+#[derive(Debug)]
+pub struct ReplicaAgent<C, I, A, E, S> {
+    replica: Replica,
+    clock: C,
+    streams: AgentStreams<I, A, E, S>,
+    paths: AgentPaths,
+    catching_up: Option<journal::Reader>,
+    /// An output the stream refused: sent again before anything else.
+    parked: Option<Output>,
+    acks: BTreeMap<u32, Seq>,
+    stats: AgentStats,
+}
+
+impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C, I, A, E, S> {
+    /// Loads the newest snapshot (if any) and catches up from the journal (if co-located).
+    pub fn open(
+        config: ReplicaConfig,
+        paths: AgentPaths,
+        clock: C,
+        streams: AgentStreams<I, A, E, S>,
+    ) -> Result<Self, AgentError> {
+        let replica = match paths
+            .snapshots
+            .as_deref()
+            .map(newest_snapshot)
+            .transpose()?
+        {
+            Some(Some(path)) => {
+                let bytes = std::fs::read(&path).map_err(|source| AgentError::Snapshot {
+                    path: path.clone(),
+                    source,
+                })?;
+                Replica::from_snapshot(config, &bytes)?
+            }
+            _ => Replica::new(config),
+        };
+        let mut agent = Self {
+            replica,
+            clock,
+            streams,
+            paths,
+            catching_up: None,
+            parked: None,
+            acks: BTreeMap::new(),
+            stats: AgentStats::default(),
+        };
+        agent.start_catch_up()?;
+        Ok(agent)
+    }
+
+    /// One duty cycle; returns the work done (zero lets the idle strategy back off).
+    pub fn do_work(&mut self) -> Result<usize, AgentError> {
+        let now = self.clock.now_ns();
+        self.replica.on_tick(now);
+        let mut work = if self.catching_up.is_some() {
+            self.catch_up()?
+        } else {
+            self.take_sequenced()?
+        };
+        work += self.take_acks()?;
+        work += self.send_outputs()?;
+        Ok(work)
+    }
+
+    fn start_catch_up(&mut self) -> Result<(), AgentError> {
+        if let Some(dir) = &self.paths.journal {
+            let from = self.replica.applied().0 + 1;
+            match journal::Reader::open_at(dir, from) {
+                Ok(reader) => {
+                    self.catching_up = Some(reader);
+                    self.stats.catch_ups += 1;
+                }
+                // Nothing journaled beyond where we are (yet): live frames will do.
+                Err(journal::ReadError::NotYetWritten { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn catch_up(&mut self) -> Result<usize, AgentError> {
+        let reader = self.catching_up.as_mut().expect("catching up");
+        let mut work = 0;
+        while work < CATCH_UP_BATCH_MAX {
+            let Some(record) = reader.next()? else {
+                // Level with the journal: back to the live stream.
+                self.catching_up = None;
+                break;
+            };
+            let seq = record.seq;
+            let command = Command::decode(record.body)
+                .map_err(|error| AgentError::JournalBody { seq, error })?;
+            let sequenced = Sequenced {
+                seq: Seq(seq),
+                timestamp: TimestampNs(record.timestamp_ns),
+                command,
+            };
+            if let Applied::Command(_) = self.replica.apply(&sequenced)? {
+                self.stats.applied_from_journal += 1;
+            }
+            work += 1;
+        }
+        Ok(work)
+    }
+
+    fn take_sequenced(&mut self) -> Result<usize, AgentError> {
+        let (replica, stats) = (&mut self.replica, &mut self.stats);
+        let mut gap = None;
+        let mut on_frame = |bytes: &[u8]| {
+            if gap.is_some() {
+                return; // in the journal too: caught up from there
+            }
+            match replica.on_sequenced(bytes) {
+                Ok(Applied::Command(_)) => stats.applied_live += 1,
+                Ok(Applied::Duplicate(_)) => stats.duplicates += 1,
+                Err(e) => gap = Some(e),
+            }
+        };
+        let work = self.streams.sequenced.poll(POLL_LIMIT_MAX, &mut on_frame)?;
+        match gap {
+            Some(e @ ReplicaError::Gap { .. }) if self.paths.journal.is_some() => {
+                self.start_catch_up()?;
+                if self.catching_up.is_none() {
+                    return Err(AgentError::NoJournal(e));
+                }
+            }
+            Some(e @ ReplicaError::Gap { .. }) => return Err(AgentError::NoJournal(e)),
+            Some(e) => return Err(e.into()),
+            None => {}
+        }
+        Ok(work)
+    }
+
+    fn take_acks(&mut self) -> Result<usize, AgentError> {
+        let acks = &mut self.acks;
+        let work = self.streams.acks.poll(POLL_LIMIT_MAX, &mut |bytes| {
+            // Acks come from consumers: a malformed one is ignored, never trusted.
+            if let Ok(ClusterMessage::EgressAck(ack)) = ClusterMessage::decode(bytes)
+                && (acks.contains_key(&ack.consumer) || acks.len() < CONSUMERS_MAX)
+            {
+                let slot = acks.entry(ack.consumer).or_insert(ack.seq);
+                *slot = (*slot).max(ack.seq);
+            }
+        })?;
+        if let Some(&everyone) = self.acks.values().min() {
+            self.replica.on_ack(everyone);
+        }
+        Ok(work)
+    }
+
+    fn send_outputs(&mut self) -> Result<usize, AgentError> {
+        let mut work = 0;
+        while let Some(output) = self.parked.take().or_else(|| self.replica.poll_output()) {
+            if !self.send(&output)? {
+                self.parked = Some(output);
+                break;
+            }
+            work += 1;
+        }
+        Ok(work)
+    }
+
+    /// Sends or stores one output; `Ok(false)`: the stream pushed back, try again later.
+    fn send(&mut self, output: &Output) -> Result<bool, AgentError> {
+        match output {
+            Output::Egress(event) => {
+                let mut frame = [0u8; EGRESS_FRAME_SIZE_MAX];
+                let n = event.encode_into(&mut frame).expect("frame fits any event");
+                let sent = self.streams.egress.offer(&frame[..n])?;
+                self.stats.published += u64::from(sent);
+                Ok(sent)
+            }
+            Output::Status(status) => {
+                // Heartbeats are periodic: one that finds the stream busy is dropped, not queued.
+                let bytes = ClusterMessage::ReplicaStatus(*status).encode_to_vec();
+                let _sent = self.streams.status.offer(&bytes)?;
+                Ok(true)
+            }
+            Output::Snapshot { seq, bytes, .. } => {
+                if let Some(dir) = &self.paths.snapshots {
+                    write_snapshot(dir, *seq, bytes)?;
+                    self.stats.snapshots += 1;
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// The replica core, for inspection.
+    #[must_use]
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> AgentStats {
+        self.stats
+    }
+
+    /// Whether the agent is replaying the journal rather than following the live stream.
+    #[must_use]
+    pub fn is_catching_up(&self) -> bool {
+        self.catching_up.is_some()
+    }
+}
+
+fn snapshot_name(seq: Seq) -> String {
+    format!("{:020}.snapshot", seq.0)
+}
+
+/// Writes atomically: a temporary file, synced, then renamed over the final name.
+fn write_snapshot(dir: &Path, seq: Seq, bytes: &[u8]) -> Result<(), AgentError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AgentError::Snapshot { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(snapshot_name(seq));
+    let temp = dir.join(format!("{}.tmp", snapshot_name(seq)));
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&temp).map_err(io(&temp))?;
+        file.write_all(bytes).map_err(io(&temp))?;
+        file.sync_all().map_err(io(&temp))?;
+    }
+    std::fs::rename(&temp, &path).map_err(io(&path))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(())
+}
+
+/// The snapshot with the highest sequence number in `dir`, if any.
+fn newest_snapshot(dir: &Path) -> Result<Option<PathBuf>, AgentError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(AgentError::Snapshot {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut newest: Option<PathBuf> = None;
+    for entry in entries {
+        let path = entry
+            .map_err(|source| AgentError::Snapshot {
+                path: dir.into(),
+                source,
+            })?
+            .path();
+        let is_snapshot = path.extension().is_some_and(|e| e == "snapshot");
+        // Names are zero-padded sequence numbers: the greatest name is the newest.
+        if is_snapshot && newest.as_ref().is_none_or(|n| path > *n) {
+            newest = Some(path);
+        }
+    }
+    Ok(newest)
+}

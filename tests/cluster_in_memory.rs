@@ -1,0 +1,310 @@
+//! The whole cluster logic in one thread: the real sequencer agent and two real replica agents
+//! over a real journal, with in-memory streams and a virtual clock. A consumer deduplicates the
+//! egress stream as gateways will. Checked against an engine replaying the journal offline.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use matching_engine::{Engine, EngineConfig};
+use protocol::{
+    ClusterMessage, Command, EgressAck, EgressEvent, Event, NodeId, Seq, Sequenced, Term,
+    TimestampNs,
+};
+use replica::{AgentPaths, AgentStreams, ReplicaAgent, ReplicaConfig};
+use sequencer::{SequencerAgent, SequencerConfig};
+use transport::{Clock, Inbound, Outbound, StreamError};
+use workload::{Flow, FlowConfig};
+
+const MS: u64 = 1_000_000;
+
+#[derive(Clone, Default)]
+struct VirtualClock(Rc<Cell<u64>>);
+impl Clock for VirtualClock {
+    fn now_ns(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// One subscriber's messages, oldest first.
+type Messages = Rc<RefCell<VecDeque<Vec<u8>>>>;
+
+/// A stream: what is offered is appended to every subscriber's queue.
+#[derive(Clone, Default)]
+struct Bus(Rc<RefCell<Vec<Messages>>>);
+impl Bus {
+    fn subscribe(&self) -> Queue {
+        let queue = Rc::new(RefCell::new(VecDeque::new()));
+        self.0.borrow_mut().push(queue.clone());
+        Queue(queue)
+    }
+}
+impl Outbound for Bus {
+    fn offer(&mut self, bytes: &[u8]) -> Result<bool, StreamError> {
+        for queue in self.0.borrow().iter() {
+            queue.borrow_mut().push_back(bytes.to_vec());
+        }
+        Ok(true)
+    }
+}
+
+#[derive(Clone)]
+struct Queue(Messages);
+impl Inbound for Queue {
+    fn poll(&mut self, limit: usize, handler: &mut dyn FnMut(&[u8])) -> Result<usize, StreamError> {
+        let mut n = 0;
+        while n < limit {
+            let Some(message) = self.0.borrow_mut().pop_front() else {
+                break;
+            };
+            handler(&message);
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+type Replica = ReplicaAgent<VirtualClock, Queue, Queue, Bus, Bus>;
+type Sequencer = SequencerAgent<VirtualClock, Queue, Queue, Bus>;
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    clock: VirtualClock,
+    ingress: Bus,
+    sequenced: Bus,
+    status: Bus,
+    egress: Bus,
+    acks: Bus,
+    sequencer: Sequencer,
+    replicas: Vec<Option<Replica>>,
+    consumer: Consumer,
+    egress_in: Queue,
+}
+
+/// A gateway-like consumer: drops older terms and (seq, index) already delivered.
+#[derive(Default)]
+struct Consumer {
+    term: Term,
+    last: Option<(Seq, u32)>,
+    delivered: Vec<(Seq, u32, Event)>,
+}
+
+impl Consumer {
+    fn take(&mut self, frame: &[u8]) {
+        let e = EgressEvent::decode(frame).expect("egress frames decode");
+        if e.prefix.term < self.term {
+            return;
+        }
+        self.term = e.prefix.term;
+        let key = (e.prefix.seq, e.prefix.index);
+        if self.last.is_some_and(|last| key <= last) {
+            return;
+        }
+        self.last = Some(key);
+        self.delivered.push((e.prefix.seq, e.prefix.index, e.event));
+    }
+}
+
+impl Cluster {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = VirtualClock::default();
+        let (ingress, sequenced, status, egress, acks) = (
+            Bus::default(),
+            Bus::default(),
+            Bus::default(),
+            Bus::default(),
+            Bus::default(),
+        );
+        let config = SequencerConfig {
+            replica_timeout_ns: 5 * MS,
+            ..SequencerConfig::default()
+        };
+        let journal = journal::Config {
+            segment_size_bytes: 4 << 20,
+            durability: journal::Durability::None,
+            ..journal::Config::default()
+        };
+        let streams = (ingress.subscribe(), status.subscribe(), sequenced.clone());
+        let sequencer = SequencerAgent::open(
+            &dir.path().join("journal"),
+            journal,
+            config,
+            0,
+            clock.clone(),
+            streams,
+        )
+        .unwrap();
+        let egress_in = egress.subscribe();
+        let mut cluster = Self {
+            dir,
+            clock,
+            ingress,
+            sequenced,
+            status,
+            egress,
+            acks,
+            sequencer,
+            replicas: vec![None, None],
+            consumer: Consumer::default(),
+            egress_in,
+        };
+        cluster.start_replica(1);
+        cluster.start_replica(2);
+        cluster
+    }
+
+    fn start_replica(&mut self, node: u32) {
+        let config = ReplicaConfig {
+            hash_interval: 64,
+            ..ReplicaConfig::new(NodeId(node))
+        };
+        let paths = AgentPaths {
+            journal: Some(self.dir.path().join("journal")),
+            snapshots: Some(self.dir.path().join(format!("snapshots-{node}"))),
+        };
+        let streams = AgentStreams {
+            sequenced: self.sequenced.subscribe(),
+            acks: self.acks.subscribe(),
+            egress: self.egress.clone(),
+            status: self.status.clone(),
+        };
+        let agent = ReplicaAgent::open(config, paths, self.clock.clone(), streams).unwrap();
+        self.replicas[node as usize - 1] = Some(agent);
+    }
+
+    fn kill(&mut self, node: u32) {
+        self.replicas[node as usize - 1] = None;
+    }
+
+    /// One round: every live agent does one duty cycle, the consumer reads and acks.
+    fn step(&mut self) {
+        self.clock.0.set(self.clock.0.get() + 100_000);
+        self.sequencer.do_work().unwrap();
+        for replica in self.replicas.iter_mut().flatten() {
+            replica.do_work().unwrap();
+        }
+        let consumer = &mut self.consumer;
+        self.egress_in
+            .poll(usize::MAX, &mut |frame| consumer.take(frame))
+            .unwrap();
+        if let Some((seq, _, _)) = consumer.delivered.last() {
+            let ack = ClusterMessage::EgressAck(EgressAck {
+                seq: Seq(seq.0.saturating_sub(1)),
+                consumer: 1,
+            });
+            self.acks.offer(&ack.encode_to_vec()).unwrap();
+        }
+    }
+
+    fn submit(&mut self, commands: impl IntoIterator<Item = Command>) {
+        for command in commands {
+            self.ingress.offer(&command.encode_to_vec()).unwrap();
+        }
+    }
+
+    fn settle(&mut self, rounds: usize) {
+        for _ in 0..rounds {
+            self.step();
+        }
+    }
+
+    fn replica(&self, node: u32) -> &Replica {
+        self.replicas[node as usize - 1]
+            .as_ref()
+            .expect("replica is running")
+    }
+
+    /// Every event of every journaled command, from an engine replaying the journal offline.
+    fn offline_replay(&self) -> (Vec<(Seq, u32, Event)>, u128) {
+        let mut reader = journal::Reader::open(&self.dir.path().join("journal")).unwrap();
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut all = Vec::new();
+        while let Some(record) = reader.next().unwrap() {
+            let command = Command::decode(record.body).unwrap();
+            let sequenced = Sequenced {
+                seq: Seq(record.seq),
+                timestamp: TimestampNs(record.timestamp_ns),
+                command,
+            };
+            let mut events = Vec::new();
+            engine.apply(&sequenced, &mut events);
+            all.extend(
+                events
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| (sequenced.seq, u32::try_from(i).unwrap(), e)),
+            );
+        }
+        (all, engine.state_hash().0)
+    }
+}
+
+fn flow(n: usize) -> impl Iterator<Item = Command> {
+    Flow::new(FlowConfig::default()).take(n)
+}
+
+#[test]
+fn replicas_agree_and_the_consumer_gets_every_event_once() {
+    let mut cluster = Cluster::new();
+    cluster.submit(flow(3_000));
+    cluster.settle(200);
+    let (expected, hash) = cluster.offline_replay();
+    assert_eq!(cluster.replica(1).replica().state_hash().0, hash);
+    assert_eq!(cluster.replica(2).replica().state_hash().0, hash);
+    assert_eq!(cluster.consumer.delivered.len(), expected.len());
+    assert!(cluster.consumer.delivered == expected);
+    assert_eq!(
+        cluster.replica(2).stats().published,
+        0,
+        "the backup publishes nothing"
+    );
+}
+
+#[test]
+fn killing_the_primary_promotes_the_backup_with_nothing_lost_or_duplicated() {
+    let mut cluster = Cluster::new();
+    let mut commands = flow(6_000);
+    cluster.submit(commands.by_ref().take(3_000));
+    cluster.settle(20);
+    cluster.kill(1);
+    cluster.submit(commands);
+    cluster.settle(400);
+    let promoted = cluster.replica(2).replica();
+    assert_eq!(promoted.role(), protocol::ReplicaRole::Primary);
+    assert_eq!(promoted.term(), Term(2));
+    let (expected, hash) = cluster.offline_replay();
+    assert_eq!(promoted.state_hash().0, hash);
+    assert_eq!(
+        cluster.consumer.delivered.len(),
+        expected.len(),
+        "every event exactly once"
+    );
+    assert!(cluster.consumer.delivered == expected, "and in order");
+
+    // The old primary restarts: it catches up from the journal and rejoins as backup.
+    cluster.start_replica(1);
+    cluster.settle(50);
+    let rejoined = cluster.replica(1).replica();
+    assert_eq!(rejoined.role(), protocol::ReplicaRole::Backup);
+    assert_eq!(rejoined.state_hash().0, hash);
+}
+
+#[test]
+fn a_late_replica_catches_up_from_the_journal_and_joins_the_live_stream() {
+    let mut cluster = Cluster::new();
+    cluster.kill(2);
+    let mut commands = flow(4_000);
+    cluster.submit(commands.by_ref().take(2_000));
+    cluster.settle(100);
+    cluster.start_replica(2);
+    assert!(cluster.replica(2).is_catching_up());
+    cluster.submit(commands);
+    cluster.settle(200);
+    let (_, hash) = cluster.offline_replay();
+    let late = cluster.replica(2);
+    assert!(!late.is_catching_up());
+    assert!(late.stats().applied_from_journal > 2_000);
+    assert!(late.stats().applied_live > 0, "it joined the live stream");
+    assert_eq!(late.replica().state_hash().0, hash);
+}
