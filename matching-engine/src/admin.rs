@@ -37,6 +37,7 @@ impl Engine {
         let ticks = u32::try_from(ticks).expect("bounded by price_levels_max");
         let slot = u32::try_from(self.books.len()).expect("bounded by instruments_max");
         self.books.push(Book::new(inst, ticks));
+        self.book_instruments.push(inst.id);
         self.instrument_ids.insert(inst.id.0, slot);
         Ok(())
     }

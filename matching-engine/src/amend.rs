@@ -54,7 +54,7 @@ impl Engine {
         }
         .ok_or(RejectReason::UnknownOrder)?;
         let order = self.pool.get(slot);
-        if t.instrument.0 != 0 && t.instrument != order.instrument {
+        if t.instrument.0 != 0 && t.instrument != self.instrument_of(slot) {
             return Err(RejectReason::UnknownOrder);
         }
         if order.session != t.session {
@@ -87,13 +87,13 @@ impl Engine {
     #[inline(never)]
     pub(crate) fn mass_cancel(&mut self, ctx: Ctx, c: &MassCancel, out: &mut Vec<Event>) {
         let (session, account, instrument) = (c.origin.session, c.origin.account, c.instrument);
-        let slots = self.select_orders(|o| {
+        let slots = self.select_orders(|o, order_instrument| {
             let in_scope = match c.scope {
                 MassCancelScope::Session => o.session == session,
                 MassCancelScope::Account => o.account == account,
                 MassCancelScope::Instrument => true,
             };
-            in_scope && (instrument.0 == 0 || o.instrument == instrument)
+            in_scope && (instrument.0 == 0 || order_instrument == instrument)
         });
         self.cancel_all(ctx, &slots, out);
         out.push(Event::MassCancelReport(MassCancelReport {
@@ -115,7 +115,7 @@ impl Engine {
         c: &CancelOnDisconnect,
         out: &mut Vec<Event>,
     ) {
-        let slots = self.select_orders(|o| o.session == c.session);
+        let slots = self.select_orders(|o, _| o.session == c.session);
         self.cancel_all(ctx, &slots, out);
         out.push(Event::MassCancelReport(MassCancelReport {
             request_id: ctx.request_id,

@@ -161,7 +161,6 @@ mod tests {
             client_order_id: ClientOrderId(client_order_id),
             session: SessionId(session),
             account: AccountId(1),
-            instrument: InstrumentId(1),
             side: Side::Buy,
             order_type: OrderType::Limit,
             tif: TimeInForce::Gtc,
@@ -169,7 +168,6 @@ mod tests {
             state: OrderState::Active,
             price: Price(1),
             stop_price: Price(0),
-            qty: Qty(1),
             leaves: Qty(1),
             cum: Qty(0),
             display_qty: Qty(0),
@@ -216,7 +214,7 @@ mod tests {
                     }
                     _ => {}
                 }
-                pool.finalize();
+                pool.finalize(&[InstrumentId(1)]);
                 prop_assert!((ids.used as usize) < ids.entries.len());
             }
             for (&(session, client_order_id), &slot) in &model {

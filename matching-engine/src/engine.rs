@@ -20,6 +20,8 @@ pub struct Engine {
     pub(crate) order_ids: OrderIds,
     pub(crate) client_ids: ClientIds,
     pub(crate) books: Vec<Book>,
+    /// Each book's instrument id, by book slot (what an order's book slot stands for).
+    pub(crate) book_instruments: Vec<protocol::InstrumentId>,
     pub(crate) instrument_ids: Table<u32>,
     pub(crate) accounts: Accounts,
     /// GTD orders by (expire time, order id).
@@ -73,6 +75,7 @@ impl Engine {
             order_ids: OrderIds::new(config.orders_max),
             client_ids: ClientIds::new(config.orders_max),
             books: Vec::with_capacity(config.instruments_max as usize),
+            book_instruments: Vec::with_capacity(config.instruments_max as usize),
             instrument_ids: Table::new(config.instruments_max),
             accounts: Accounts::new(config.accounts_max),
             expiries: IndexedHeap::new(PosField::Expiry, config.orders_max as usize),
@@ -124,7 +127,7 @@ impl Engine {
             }
         }
         self.flush_market_data(out);
-        self.pool.finalize();
+        self.pool.finalize(&self.book_instruments);
     }
 
     /// The fingerprint of everything that affects future output.
@@ -138,7 +141,7 @@ impl Engine {
     #[must_use]
     pub fn state_hash_recomputed(&self) -> StateHash {
         self.combine(
-            self.pool.hash_sum_recomputed(),
+            self.pool.hash_sum_recomputed(&self.book_instruments),
             self.accounts.hash_sum_recomputed(),
         )
     }
@@ -169,5 +172,11 @@ impl Engine {
 
     pub(crate) fn book_slot(&self, id: protocol::InstrumentId) -> Option<u32> {
         self.instrument_ids.get(id.0)
+    }
+
+    /// The instrument of the order in `slot`.
+    #[inline]
+    pub(crate) fn instrument_of(&self, slot: u32) -> protocol::InstrumentId {
+        self.book_instruments[self.pool.slots[slot as usize].links.book() as usize]
     }
 }

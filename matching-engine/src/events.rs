@@ -2,8 +2,8 @@
 //! market data (L2 level updates in a fixed order, then top of book where it changed).
 
 use protocol::{
-    BookLevel, ClientOrderId, Event, ExecType, ExecutionReport, NewOrder, OrderId, OrderStatus,
-    Price, Qty, RejectReason, RequestId, Side, TopOfBook, TradeId,
+    BookLevel, ClientOrderId, Event, ExecType, ExecutionReport, InstrumentId, NewOrder, OrderId,
+    OrderStatus, Price, Qty, RejectReason, RequestId, Side, TopOfBook, TradeId,
 };
 
 use crate::engine::{Ctx, Dirty, Engine};
@@ -58,7 +58,12 @@ impl Report {
 }
 
 #[inline(always)]
-pub(crate) fn execution_report(order: &Order, r: Report, ctx: Ctx) -> Event {
+pub(crate) fn execution_report(
+    order: &Order,
+    instrument: InstrumentId,
+    r: Report,
+    ctx: Ctx,
+) -> Event {
     let (client_order_id, orig_client_order_id) = r
         .client_ids
         .unwrap_or((order.client_order_id, ClientOrderId(0)));
@@ -74,7 +79,7 @@ pub(crate) fn execution_report(order: &Order, r: Report, ctx: Ctx) -> Event {
         orig_client_order_id,
         request_id: r.request_id,
         price: order.price,
-        order_qty: order.qty,
+        order_qty: order.qty(),
         leaves_qty: if closed { Qty(0) } else { order.leaves },
         cum_qty: order.cum,
         last_price: fill.price,
@@ -83,7 +88,7 @@ pub(crate) fn execution_report(order: &Order, r: Report, ctx: Ctx) -> Event {
         timestamp: ctx.now,
         session: order.session,
         account: order.account,
-        instrument: order.instrument,
+        instrument,
         reason: r.reason,
         exec_type: r.exec_type,
         status: r.status,
@@ -127,7 +132,12 @@ impl Engine {
     /// Appends an execution report about the order in `slot`.
     #[inline(always)]
     pub(crate) fn report(&self, ctx: Ctx, slot: u32, r: Report, out: &mut Vec<Event>) {
-        out.push(execution_report(self.pool.get(slot), r, ctx));
+        out.push(execution_report(
+            self.pool.get(slot),
+            self.instrument_of(slot),
+            r,
+            ctx,
+        ));
     }
 
     /// Records that a level changed in this command (once per level).

@@ -48,8 +48,8 @@ impl Engine {
             now: ctx.now,
             request_id: RequestId(0),
         };
-        let slots = self.select_orders(|o| {
-            o.tif == TimeInForce::Day && (c.instrument.0 == 0 || o.instrument == c.instrument)
+        let slots = self.select_orders(|o, instrument| {
+            o.tif == TimeInForce::Day && (c.instrument.0 == 0 || instrument == c.instrument)
         });
         for &(_, slot) in &slots {
             self.expire(ctx, slot, out);
@@ -58,11 +58,12 @@ impl Engine {
         out.push(reply(None));
     }
 
-    /// Open orders matching `keep`, as (order id, slot) in order id order. Returns the engine's
+    /// Open orders matching `keep` (given the order and its instrument), as (order id, slot) in
+    /// order id order. Returns the engine's
     /// scratch vector (give it back through `self.scratch` when done).
     pub(crate) fn select_orders(
         &mut self,
-        keep: impl Fn(&crate::pool::Order) -> bool,
+        keep: impl Fn(&crate::pool::Order, protocol::InstrumentId) -> bool,
     ) -> Vec<(u64, u32)> {
         let mut slots = std::mem::take(&mut self.scratch);
         slots.clear();
@@ -70,7 +71,7 @@ impl Engine {
             self.pool
                 .live_slots()
                 .map(|s| (self.pool.get(s), s))
-                .filter(|(o, _)| keep(o))
+                .filter(|&(o, s)| keep(o, self.instrument_of(s)))
                 .map(|(o, s)| (o.id.0, s)),
         );
         slots.sort_unstable();

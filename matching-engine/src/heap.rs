@@ -1,30 +1,24 @@
 //! An indexed binary min-heap of order slots by a `u128` key, with removal from the middle: each
-//! order records its heap position in its [`Links`](crate::pool::Links). Used for GTD expiries
+//! order records its heap position in the pool's side array [`OrderPool::heap_pos`]. Used for GTD expiries
 //! (key: expire time, order id) and pending stops (key: trigger price order, order id). Keys are
 //! unique (they end in the order id), so the pop order is total and deterministic.
 
-use crate::pool::{Links, NONE, OrderPool};
+use crate::pool::{NONE, OrderPool};
 
 /// Which position field of an order's links a heap owns.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum PosField {
-    Expiry,
-    Stop,
+    Expiry = 0,
+    Stop = 1,
 }
 
 impl PosField {
-    fn get(self, links: &Links) -> u32 {
-        match self {
-            Self::Expiry => links.expiry_pos,
-            Self::Stop => links.stop_pos,
-        }
+    fn get(self, pool: &OrderPool, slot: u32) -> u32 {
+        pool.heap_pos[slot as usize][self as usize]
     }
 
-    fn set(self, links: &mut Links, pos: u32) {
-        match self {
-            Self::Expiry => links.expiry_pos = pos,
-            Self::Stop => links.stop_pos = pos,
-        }
+    fn set(self, pool: &mut OrderPool, slot: u32, pos: u32) {
+        pool.heap_pos[slot as usize][self as usize] = pos;
     }
 }
 
@@ -51,7 +45,7 @@ impl IndexedHeap {
     }
 
     pub(crate) fn push(&mut self, pool: &mut OrderPool, key: u128, slot: u32) {
-        assert!(self.field.get(&pool.slots[slot as usize].links) == NONE);
+        assert!(self.field.get(pool, slot) == NONE);
         self.entries.push((key, slot));
         let pos = self.entries.len() - 1;
         self.place(pool, pos);
@@ -59,11 +53,11 @@ impl IndexedHeap {
     }
 
     pub(crate) fn remove(&mut self, pool: &mut OrderPool, slot: u32) {
-        let pos = self.field.get(&pool.slots[slot as usize].links);
+        let pos = self.field.get(pool, slot);
         assert!(pos != NONE, "order is in the heap");
         let pos = pos as usize;
         assert!(self.entries[pos].1 == slot);
-        self.field.set(&mut pool.slots[slot as usize].links, NONE);
+        self.field.set(pool, slot, NONE);
         let last = self.entries.pop().expect("heap holds the order");
         if pos < self.entries.len() {
             self.entries[pos] = last;
@@ -76,7 +70,7 @@ impl IndexedHeap {
     fn place(&self, pool: &mut OrderPool, pos: usize) {
         let slot = self.entries[pos].1;
         let pos = u32::try_from(pos).expect("heap positions fit u32");
-        self.field.set(&mut pool.slots[slot as usize].links, pos);
+        self.field.set(pool, slot, pos);
     }
 
     fn swap(&mut self, pool: &mut OrderPool, a: usize, b: usize) {

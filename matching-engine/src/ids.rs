@@ -7,7 +7,8 @@
 //! An order still open when a newer id needs its position (it outlived a whole ring of ids) moves
 //! to an overflow table, and its position is marked as having displaced orders (with a count), so
 //! lookups consult the overflow only for such positions. Retiring an order clears one bit (or
-//! removes it from the overflow), so it never touches the ring itself.
+//! removes it from the overflow): it reads the ring entry only at positions with displaced orders,
+//! to tell whether the order is the ring's or the overflow's (the order keeps no flag for it).
 //!
 //! Like every index here it is derived state: never iterated, never hashed, rebuilt on restore.
 
@@ -110,7 +111,7 @@ impl OrderIds {
 
     /// Indexes a new open order (its id is not indexed yet).
     #[inline]
-    pub(crate) fn insert(&mut self, id: u64, slot: u32, pool: &mut OrderPool) {
+    pub(crate) fn insert(&mut self, id: u64, slot: u32, pool: &OrderPool) {
         let p = self.position(id);
         let entry = Entry {
             lap: self.lap(id),
@@ -132,16 +133,19 @@ impl OrderIds {
             (id, slot)
         };
         self.overflow.insert(old_id, old_slot);
-        pool.slots[old_slot as usize].links.id_overflow = true;
         self.displaced_count[p] += 1;
         self.displaced.set(p);
     }
 
     /// Forgets an open order that is being retired.
     #[inline]
-    pub(crate) fn remove(&mut self, id: u64, slot: u32, pool: &OrderPool) {
+    pub(crate) fn remove(&mut self, id: u64, slot: u32) {
         let p = self.position(id);
-        if pool.slots[slot as usize].links.id_overflow {
+        // An order is in the overflow iff its position has displaced orders and the ring's entry
+        // there is not this order (the ring holds distinct live slots only while occupied).
+        let in_overflow =
+            self.displaced.get(p) && !(self.occupied.get(p) && self.ring[p].slot == slot);
+        if in_overflow {
             self.overflow
                 .remove(id)
                 .expect("displaced orders are in the overflow");

@@ -34,7 +34,7 @@ impl Engine {
         out: &mut Vec<Event>,
     ) -> Remainder {
         let links = self.pool.slots[t as usize].links;
-        let book = links.book as usize;
+        let book = links.book() as usize;
         let taker = self.pool.get(t);
         let (side, account) = (taker.side, taker.account);
         let limit = (!taker.is_market()).then(|| self.books[book].instrument.index(taker.price));
@@ -72,9 +72,10 @@ impl Engine {
         request_id: RequestId,
         out: &mut Vec<Event>,
     ) {
-        let book = self.pool.slots[t as usize].links.book;
+        let book = self.pool.slots[t as usize].links.book();
         let b = &self.books[book as usize];
         let price = b.instrument.price(index);
+        let instrument = b.instrument.id;
         let (taker, maker) = (self.pool.get(t), self.pool.get(m));
         let qty = taker.leaves.min(maker.visible);
         assert!(qty.0 > 0);
@@ -90,7 +91,7 @@ impl Engine {
             timestamp: ctx.now,
             maker_account: maker.account,
             taker_account: taker.account,
-            instrument: taker.instrument,
+            instrument,
             aggressor_side: taker.side,
         }));
         let fill = Fill {
@@ -107,11 +108,11 @@ impl Engine {
         let b = &mut self.books[book as usize];
         b.side_mut(maker_side).reduce(index, qty);
         b.last_trade = Some(price);
-        self.report_fill(ctx, m, fill, RequestId(0), out);
+        self.report_fill(ctx, m, instrument, fill, RequestId(0), out);
         let o = self.pool.order_mut(t);
         o.leaves = Qty(o.leaves.0 - qty.0);
         o.cum = Qty(o.cum.0 + qty.0);
-        self.report_fill(ctx, t, fill, request_id, out);
+        self.report_fill(ctx, t, instrument, fill, request_id, out);
         if maker_leaves.0 == 0 {
             // The level is already marked changed: take the maker off its queue directly.
             self.pool.slots[m as usize].links.resting = false;
@@ -129,6 +130,7 @@ impl Engine {
         &self,
         ctx: Ctx,
         slot: u32,
+        instrument: protocol::InstrumentId,
         fill: Fill,
         request_id: RequestId,
         out: &mut Vec<Event>,
@@ -141,7 +143,7 @@ impl Engine {
         };
         let mut r = Report::new(exec_type, open_status(order), request_id);
         r.fill = Some(fill);
-        out.push(execution_report(order, r, ctx));
+        out.push(execution_report(order, instrument, r, ctx));
     }
 
     /// An iceberg whose shown slice is gone shows the next slice from the back of its level.

@@ -154,7 +154,6 @@ impl Engine {
             client_order_id: c.client_order_id,
             session: c.origin.session,
             account: c.origin.account,
-            instrument: c.instrument,
             side: c.side,
             order_type: c.order_type,
             tif: c.time_in_force,
@@ -170,7 +169,6 @@ impl Engine {
                 Price(0)
             },
             stop_price: if stop { c.stop_price } else { Price(0) },
-            qty: c.qty,
             leaves: c.qty,
             cum: Qty(0),
             display_qty: c.display_qty,
@@ -207,7 +205,7 @@ impl Engine {
     #[inline]
     pub(crate) fn insert_order(&mut self, order: Order, book: u32, account: u32) -> u32 {
         let slot = self.pool.insert(order, book, account);
-        self.order_ids.insert(order.id.0, slot, &mut self.pool);
+        self.order_ids.insert(order.id.0, slot, &self.pool);
         let key = ClientKey {
             session: order.session.0,
             client_order_id: order.client_order_id.0,
@@ -268,7 +266,7 @@ impl Engine {
         let (side, price, visible) = (o.side, o.price, o.visible);
         let links = &mut self.pool.slots[slot as usize].links;
         links.resting = true;
-        let book = links.book;
+        let book = links.book();
         let index = self.books[book as usize].instrument.index(price);
         self.mark_dirty(book, side, index);
         self.books[book as usize]
@@ -282,7 +280,7 @@ impl Engine {
         assert!(s.links.resting);
         s.links.resting = false;
         let (book, side, price, visible) =
-            (s.links.book, s.order.side, s.order.price, s.order.visible);
+            (s.links.book(), s.order.side, s.order.price, s.order.visible);
         let index = self.books[book as usize].instrument.index(price);
         self.mark_dirty(book, side, index);
         self.books[book as usize]
@@ -296,18 +294,22 @@ impl Engine {
         if links.resting {
             self.unrest(slot);
         }
-        let side = self.pool.get(slot).side;
-        if links.expiry_pos != crate::pool::NONE {
-            self.expiries.remove(&mut self.pool, slot);
-        }
-        if links.stop_pos != crate::pool::NONE {
-            self.books[links.book as usize]
-                .stops_mut(side)
-                .remove(&mut self.pool, slot);
+        let o = self.pool.get(slot);
+        let (id, side) = (o.id.0, o.side);
+        // Only GTD and stop orders can be in a heap: read the side array for those only.
+        if o.expire_time.0 != 0 || o.state == OrderState::PendingStop {
+            let [expiry_pos, stop_pos] = self.pool.heap_pos[slot as usize];
+            if expiry_pos != crate::pool::NONE {
+                self.expiries.remove(&mut self.pool, slot);
+            }
+            if stop_pos != crate::pool::NONE {
+                self.books[links.book() as usize]
+                    .stops_mut(side)
+                    .remove(&mut self.pool, slot);
+            }
         }
         // The client id's entry goes stale, and is dropped lazily (see `clients.rs`).
-        let id = self.pool.get(slot).id.0;
-        self.order_ids.remove(id, slot, &self.pool);
+        self.order_ids.remove(id, slot);
         self.accounts.list[links.account as usize].open_orders -= 1;
         self.pool.remove(slot);
     }

@@ -25,14 +25,16 @@ pub(crate) enum OrderState {
     PendingStop = 2,
 }
 
-/// An open order: every field here is logical state and part of the state hash.
+/// An open order: every field here is logical state and part of the state hash. Two logical
+/// fields are derived rather than stored, to keep a slot at two cache lines: the instrument is the
+/// order's book's ([`Links::book`]), the total quantity is `cum + leaves` ([`Order::qty`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Order {
+    /// Zero in a free slot (order ids start at 1).
     pub(crate) id: OrderId,
     pub(crate) client_order_id: ClientOrderId,
     pub(crate) session: SessionId,
     pub(crate) account: AccountId,
-    pub(crate) instrument: InstrumentId,
     pub(crate) side: Side,
     /// As entered: a triggered stop keeps `Stop` / `StopLimit` in its reports.
     pub(crate) order_type: OrderType,
@@ -42,8 +44,6 @@ pub(crate) struct Order {
     /// Limit price; zero for market and stop (market) orders.
     pub(crate) price: Price,
     pub(crate) stop_price: Price,
-    /// Total quantity: always `cum + leaves` while the order is open.
-    pub(crate) qty: Qty,
     pub(crate) leaves: Qty,
     pub(crate) cum: Qty,
     /// Iceberg peak size; zero shows the whole order.
@@ -62,7 +62,6 @@ impl Order {
         client_order_id: ClientOrderId(0),
         session: SessionId(0),
         account: AccountId(0),
-        instrument: InstrumentId(0),
         side: Side::Buy,
         order_type: OrderType::Limit,
         tif: TimeInForce::Gtc,
@@ -70,7 +69,6 @@ impl Order {
         state: OrderState::Active,
         price: Price(0),
         stop_price: Price(0),
-        qty: Qty(0),
         leaves: Qty(0),
         cum: Qty(0),
         display_qty: Qty(0),
@@ -84,7 +82,14 @@ impl Order {
         matches!(self.order_type, OrderType::Market | OrderType::Stop)
     }
 
-    pub(crate) fn hash(&self) -> u128 {
+    /// Total quantity: filled plus open.
+    #[inline]
+    pub(crate) fn qty(&self) -> Qty {
+        Qty(self.cum.0 + self.leaves.0)
+    }
+
+    /// The order's hash; `instrument` is its book's.
+    pub(crate) fn hash(&self, instrument: InstrumentId) -> u128 {
         let flags = u64::from(self.side.to_u8())
             | u64::from(self.order_type.to_u8()) << 8
             | u64::from(self.tif.to_u8()) << 16
@@ -96,10 +101,10 @@ impl Order {
                 [self.id.0, self.client_order_id.0],
                 [
                     u64::from(self.session.0) | u64::from(self.account.0) << 32,
-                    u64::from(self.instrument.0),
+                    u64::from(instrument.0),
                 ],
                 [flags, self.price.0.cast_unsigned()],
-                [self.stop_price.0.cast_unsigned(), self.qty.0],
+                [self.stop_price.0.cast_unsigned(), self.qty().0],
                 [self.leaves.0, self.cum.0],
                 [self.display_qty.0, self.visible.0],
                 [self.expire_time.0, self.priority],
@@ -108,50 +113,60 @@ impl Order {
     }
 }
 
-/// Derived, unhashed per-slot data: queue links, heap positions and owner slots.
+/// Derived, unhashed per-slot data: queue links and owner slots.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Links {
     pub(crate) prev: u32,
     pub(crate) next: u32,
-    pub(crate) expiry_pos: u32,
-    pub(crate) stop_pos: u32,
-    pub(crate) book: u32,
     pub(crate) account: u32,
+    /// The book's slot (`INSTRUMENTS_LIMIT` fits 16 bits); see [`Links::book`].
+    book: u16,
     /// In a price level's queue.
     pub(crate) resting: bool,
-    /// Indexed in the order id overflow table rather than the ring (see `ids.rs`).
-    pub(crate) id_overflow: bool,
+    /// Listed in the pool's `dirty`: changed in the current command, rehashed by `finalize`.
+    dirty: bool,
 }
+
+const _: () = assert!(crate::config::INSTRUMENTS_LIMIT <= 1 << 16);
 
 impl Links {
     const EMPTY: Self = Self {
         prev: NONE,
         next: NONE,
-        expiry_pos: NONE,
-        stop_pos: NONE,
-        book: NONE,
         account: NONE,
+        book: u16::MAX,
         resting: false,
-        id_overflow: false,
+        dirty: false,
     };
+
+    /// The order's book slot.
+    #[inline]
+    pub(crate) fn book(&self) -> u32 {
+        u32::from(self.book)
+    }
 }
 
-/// One slot: the order and its bookkeeping side by side, so touching an order touches adjacent
-/// cache lines only.
+/// One slot: the order and its bookkeeping in 128 bytes aligned to a cache-line pair, so touching
+/// an order touches two adjacent lines (one pair the prefetcher fetches together). Heap positions,
+/// used by GTD and stop orders only, live in a side array ([`OrderPool::heap_pos`]); whether a
+/// slot is live is `order.id != 0`.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
 pub(crate) struct Slot {
     pub(crate) order: Order,
     /// This order's contribution to the pool's hash sum (zero until first hashed).
     hash: u128,
     pub(crate) links: Links,
-    live: bool,
-    /// Listed in `dirty`: changed in the current command, rehashed by `finalize`.
-    dirty: bool,
 }
+
+const _: () = assert!(size_of::<Slot>() == 128);
 
 #[derive(Debug)]
 pub(crate) struct OrderPool {
     pub(crate) slots: Vec<Slot>,
+    /// Per slot: the order's positions in the expiry heap and in its book's stop heap (`NONE`
+    /// when not in one). Touched only for GTD and stop orders.
+    pub(crate) heap_pos: Vec<[u32; 2]>,
     free: Vec<u32>,
     dirty: Vec<u32>,
     len: u32,
@@ -176,11 +191,10 @@ impl OrderPool {
             order: Order::ZERO,
             hash: 0,
             links: Links::EMPTY,
-            live: false,
-            dirty: false,
         };
         Self {
             slots: prefaulted(n, free_slot),
+            heap_pos: vec![[NONE; 2]; n],
             free: prefaulted(n, 0),
             dirty: Vec::with_capacity(n),
             len: 0,
@@ -207,18 +221,19 @@ impl OrderPool {
     #[inline]
     pub(crate) fn insert(&mut self, order: Order, book: u32, account: u32) -> u32 {
         assert!(!self.is_full(), "pool capacity is checked by the caller");
+        assert!(order.id.0 != 0, "order ids start at 1");
         let links = Links {
-            book,
+            book: u16::try_from(book).expect("book slots fit u16"),
             account,
             ..Links::EMPTY
         };
         let index = if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             // A slot freed earlier in this command may still be listed as dirty: keep `dirty`.
+            let dirty = slot.links.dirty;
             slot.order = order;
             slot.hash = 0;
-            slot.links = links;
-            slot.live = true;
+            slot.links = Links { dirty, ..links };
             index
         } else {
             let index = u32::try_from(self.slots.len()).expect("capacity fits u32");
@@ -226,8 +241,6 @@ impl OrderPool {
                 order,
                 hash: 0,
                 links,
-                live: true,
-                dirty: false,
             });
             index
         };
@@ -239,10 +252,12 @@ impl OrderPool {
     #[inline]
     pub(crate) fn remove(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
-        assert!(slot.live, "removing a free slot");
-        let l = &slot.links;
-        assert!(!l.resting && l.expiry_pos == NONE && l.stop_pos == NONE);
-        slot.live = false;
+        assert!(slot.order.id.0 != 0, "removing a free slot");
+        assert!(!slot.links.resting);
+        if slot.order.expire_time.0 != 0 || slot.order.state == OrderState::PendingStop {
+            assert!(self.heap_pos[index as usize] == [NONE; 2]);
+        }
+        slot.order.id = OrderId(0);
         self.hash_sum = self.hash_sum.wrapping_sub(slot.hash);
         slot.hash = 0;
         self.len -= 1;
@@ -252,7 +267,7 @@ impl OrderPool {
     #[inline]
     pub(crate) fn get(&self, index: u32) -> &Order {
         let slot = &self.slots[index as usize];
-        assert!(slot.live);
+        assert!(slot.order.id.0 != 0);
         &slot.order
     }
 
@@ -260,7 +275,7 @@ impl OrderPool {
     #[inline]
     pub(crate) fn get_live(&self, index: u32) -> Option<&Order> {
         let slot = &self.slots[index as usize];
-        slot.live.then_some(&slot.order)
+        (slot.order.id.0 != 0).then_some(&slot.order)
     }
 
     /// Changes an order's fields; its hash contribution is brought up to date by `finalize`.
@@ -272,7 +287,7 @@ impl OrderPool {
     /// An order to change; its hash contribution is brought up to date by `finalize`.
     #[inline]
     pub(crate) fn order_mut(&mut self, index: u32) -> &mut Order {
-        assert!(self.slots[index as usize].live);
+        assert!(self.slots[index as usize].order.id.0 != 0);
         self.mark(index);
         &mut self.slots[index as usize].order
     }
@@ -280,19 +295,20 @@ impl OrderPool {
     #[inline]
     fn mark(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
-        if !slot.dirty {
-            slot.dirty = true;
+        if !slot.links.dirty {
+            slot.links.dirty = true;
             self.dirty.push(index);
         }
     }
 
     /// Rehashes every order changed since the last call, once each: the end of every command.
-    pub(crate) fn finalize(&mut self) {
+    /// `instruments` maps book slots to instrument ids.
+    pub(crate) fn finalize(&mut self, instruments: &[InstrumentId]) {
         for &index in &self.dirty {
             let slot = &mut self.slots[index as usize];
-            slot.dirty = false;
-            if slot.live {
-                let h = slot.order.hash();
+            slot.links.dirty = false;
+            if slot.order.id.0 != 0 {
+                let h = slot.order.hash(instruments[slot.links.book as usize]);
                 self.hash_sum = self.hash_sum.wrapping_sub(slot.hash).wrapping_add(h);
                 slot.hash = h;
             }
@@ -305,13 +321,15 @@ impl OrderPool {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, slot)| slot.live)
+            .filter(|(_, slot)| slot.order.id.0 != 0)
             .map(|(i, _)| u32::try_from(i).expect("slots fit u32"))
     }
 
     /// The sum recomputed from scratch, for tests of the incremental bookkeeping.
-    pub(crate) fn hash_sum_recomputed(&self) -> u128 {
-        self.live_slots()
-            .fold(0u128, |sum, s| sum.wrapping_add(self.get(s).hash()))
+    pub(crate) fn hash_sum_recomputed(&self, instruments: &[InstrumentId]) -> u128 {
+        self.live_slots().fold(0u128, |sum, s| {
+            let book = self.slots[s as usize].links.book();
+            sum.wrapping_add(self.get(s).hash(instruments[book as usize]))
+        })
     }
 }

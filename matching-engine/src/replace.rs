@@ -36,13 +36,13 @@ impl Engine {
     fn check_replace(&self, slot: u32, c: &Replace) -> Result<Price, RejectReason> {
         let order = self.pool.get(slot);
         let links = self.pool.slots[slot as usize].links;
-        let b = &self.books[links.book as usize];
+        let b = &self.books[links.book() as usize];
         if order.state == OrderState::PendingStop {
             return Err(RejectReason::InvalidReplace);
         }
         b.instrument.check_price(c.price)?;
         b.instrument.check_qty(c.qty)?;
-        if c.qty <= order.cum || (c.price == order.price && c.qty == order.qty) {
+        if c.qty <= order.cum || (c.price == order.price && c.qty == order.qty()) {
             return Err(RejectReason::InvalidReplace);
         }
         let key = ClientKey {
@@ -56,7 +56,7 @@ impl Engine {
         }
         let mut price = c.price;
         if order.post_only != PostOnly::Off {
-            price = self.post_only_price(links.book, order.side, price, order.post_only)?;
+            price = self.post_only_price(links.book(), order.side, price, order.post_only)?;
         }
         self.accounts.list[links.account as usize].check(&RiskCheck {
             qty: c.qty,
@@ -88,20 +88,20 @@ impl Engine {
             self.client_ids.insert(key, slot, &self.pool);
         }
         let leaves = Qty(c.qty.0 - old.cum.0);
+        let book = self.pool.slots[slot as usize].links.book();
+        let instrument = self.book_instruments[book as usize];
         let mut report = |order: &crate::pool::Order| {
             let mut r = Report::new(ExecType::Replaced, open_status(order), ctx.request_id);
             r.client_ids = Some((c.client_order_id, old.client_order_id));
-            out.push(execution_report(order, r, ctx));
+            out.push(execution_report(order, instrument, r, ctx));
         };
-        if price == old.price && c.qty < old.qty {
+        if price == old.price && c.qty < old.qty() {
             let order = self.pool.modify(slot, |o| {
                 o.client_order_id = c.client_order_id;
-                o.qty = c.qty;
                 o.leaves = leaves;
                 o.visible = o.visible.min(leaves);
                 *o
             });
-            let book = self.pool.slots[slot as usize].links.book;
             let index = self.books[book as usize].instrument.index(price);
             self.mark_dirty(book, old.side, index);
             self.books[book as usize]
@@ -114,16 +114,11 @@ impl Engine {
         let order = self.pool.modify(slot, |o| {
             o.client_order_id = c.client_order_id;
             o.price = price;
-            o.qty = c.qty;
             o.leaves = leaves;
             *o
         });
         report(&order);
         self.take_and_rest(ctx, slot, ctx.request_id, out);
-        self.run_stops(
-            ctx,
-            self.book_slot(old.instrument).expect("order's book exists"),
-            out,
-        );
+        self.run_stops(ctx, book, out);
     }
 }

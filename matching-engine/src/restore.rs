@@ -145,7 +145,7 @@ impl Engine {
         if r.at != body.len() {
             return Err(Invalid("trailing bytes"));
         }
-        engine.pool.finalize();
+        engine.pool.finalize(&engine.book_instruments);
         engine.check_uncrossed()?;
         if engine.state_hash().0 != hash {
             return Err(SnapshotError::HashMismatch);
@@ -213,12 +213,14 @@ impl Engine {
     }
 
     fn read_order(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let (id, client_order_id) = (r.u64()?, r.u64()?);
+        let (session, account, instrument) = (r.u32()?, r.u32()?, InstrumentId(r.u32()?));
+        let qty;
         let order = Order {
-            id: protocol::OrderId(r.u64()?),
-            client_order_id: ClientOrderId(r.u64()?),
-            session: SessionId(r.u32()?),
-            account: AccountId(r.u32()?),
-            instrument: InstrumentId(r.u32()?),
+            id: protocol::OrderId(id),
+            client_order_id: ClientOrderId(client_order_id),
+            session: SessionId(session),
+            account: AccountId(account),
             side: enum_u8(r.u8()?, Side::from_u8, "side")?,
             order_type: enum_u8(r.u8()?, OrderType::from_u8, "order type")?,
             tif: enum_u8(r.u8()?, TimeInForce::from_u8, "time in force")?,
@@ -230,15 +232,17 @@ impl Engine {
             },
             price: r.price()?,
             stop_price: r.price()?,
-            qty: r.qty()?,
-            leaves: r.qty()?,
+            leaves: {
+                qty = r.qty()?;
+                r.qty()?
+            },
             cum: r.qty()?,
             display_qty: r.qty()?,
             visible: r.qty()?,
             expire_time: TimestampNs(r.u64()?),
             priority: r.u64()?,
         };
-        let (book, account) = self.check_order(&order)?;
+        let (book, account) = self.check_order(&order, instrument, qty)?;
         let slot = self.insert_order(order, book, account);
         if order.state == OrderState::PendingStop {
             let key = stop_key(order.side, order.stop_price, order.id.0);
@@ -260,9 +264,15 @@ impl Engine {
     }
 
     /// Validates an order record; returns its book and account slots.
-    fn check_order(&self, o: &Order) -> Result<(u32, u32), SnapshotError> {
+    /// `qty` is the record's total quantity (stored, so checked against `cum + leaves`).
+    fn check_order(
+        &self,
+        o: &Order,
+        instrument: InstrumentId,
+        qty: Qty,
+    ) -> Result<(u32, u32), SnapshotError> {
         let book = self
-            .book_slot(o.instrument)
+            .book_slot(instrument)
             .ok_or(Invalid("order instrument"))?;
         let account = self
             .accounts
@@ -278,9 +288,9 @@ impl Engine {
             && self.order_ids.get(o.id.0, &self.pool).is_none()
             && self.client_ids.get(key, &self.pool).is_none()
             && !self.pool.is_full();
-        let quantities = o.cum.0.checked_add(o.leaves.0) == Some(o.qty.0)
+        let quantities = o.cum.0.checked_add(o.leaves.0) == Some(qty.0)
             && o.leaves.0 > 0
-            && o.qty <= inst.max_qty
+            && qty <= inst.max_qty
             && o.display_qty <= inst.max_qty;
         let expiry = (o.expire_time.0 != 0) == (o.tif == TimeInForce::Gtd)
             && !matches!(o.tif, TimeInForce::Ioc | TimeInForce::Fok);

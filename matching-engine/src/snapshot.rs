@@ -5,7 +5,7 @@
 //! Orders are written book by book, bids then asks, best level first and front of queue first,
 //! then pending stops in order id order, so a snapshot's bytes depend on the logical state only.
 
-use protocol::Price;
+use protocol::{InstrumentId, Price};
 
 use crate::book::Book;
 use crate::engine::Engine;
@@ -91,20 +91,20 @@ impl Engine {
             for side in [&book.bids, &book.asks] {
                 for index in side.levels_best_first() {
                     for slot in side.queue(&self.pool, index) {
-                        write_order(out, self.pool.get(slot));
+                        write_order(out, self.pool.get(slot), book.instrument.id);
                     }
                 }
             }
         }
-        let mut stops: Vec<&Order> = self
+        let mut stops: Vec<(&Order, InstrumentId)> = self
             .pool
             .live_slots()
-            .map(|s| self.pool.get(s))
-            .filter(|o| o.state == OrderState::PendingStop)
+            .map(|s| (self.pool.get(s), self.instrument_of(s)))
+            .filter(|(o, _)| o.state == OrderState::PendingStop)
             .collect();
-        stops.sort_unstable_by_key(|o| o.id);
-        for order in stops {
-            write_order(out, order);
+        stops.sort_unstable_by_key(|(o, _)| o.id);
+        for (order, instrument) in stops {
+            write_order(out, order, instrument);
         }
     }
 }
@@ -143,13 +143,13 @@ fn write_account(out: &mut Vec<u8>, a: &Account) {
     debug_assert_eq!(out.len() - start, ACCOUNT_RECORD_SIZE);
 }
 
-fn write_order(out: &mut Vec<u8>, o: &Order) {
+fn write_order(out: &mut Vec<u8>, o: &Order, instrument: InstrumentId) {
     let start = out.len();
     put_u64(out, o.id.0);
     put_u64(out, o.client_order_id.0);
     put_u32(out, o.session.0);
     put_u32(out, o.account.0);
-    put_u32(out, o.instrument.0);
+    put_u32(out, instrument.0);
     out.extend_from_slice(&[
         o.side.to_u8(),
         o.order_type.to_u8(),
@@ -159,7 +159,7 @@ fn write_order(out: &mut Vec<u8>, o: &Order) {
     ]);
     put_i64(out, o.price);
     put_i64(out, o.stop_price);
-    for q in [o.qty, o.leaves, o.cum, o.display_qty, o.visible] {
+    for q in [o.qty(), o.leaves, o.cum, o.display_qty, o.visible] {
         put_u64(out, q.0);
     }
     put_u64(out, o.expire_time.0);

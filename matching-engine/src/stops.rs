@@ -23,7 +23,8 @@ impl Engine {
                 *o
             });
             let report = Report::new(ExecType::Triggered, OrderStatus::New, RequestId(0));
-            out.push(execution_report(&order, report, ctx));
+            let instrument = self.book_instruments[book as usize];
+            out.push(execution_report(&order, instrument, report, ctx));
             self.take_and_rest(ctx, slot, RequestId(0), out);
         }
     }

@@ -49,14 +49,13 @@ impl Engine {
         out: &mut Vec<Event>,
     ) -> bool {
         let qty = self.pool.get(t).leaves.min(self.pool.get(m).visible);
-        let book = self.pool.slots[m as usize].links.book;
+        let book = self.pool.slots[m as usize].links.book();
         let resting = *self.pool.get(m);
         let index = self.books[book as usize].instrument.index(resting.price);
         self.mark_dirty(book, resting.side, index);
-        let shrink = |o: &mut crate::pool::Order| {
-            o.qty = Qty(o.qty.0 - qty.0);
-            o.leaves = Qty(o.leaves.0 - qty.0);
-        };
+        // The total quantity (`cum + leaves`) shrinks with the leaves.
+        let shrink = |o: &mut crate::pool::Order| o.leaves = Qty(o.leaves.0 - qty.0);
+        let instrument = self.book_instruments[book as usize];
         let maker = self.pool.modify(m, |o| {
             shrink(o);
             o.visible = Qty(o.visible.0 - qty.0);
@@ -70,7 +69,7 @@ impl Engine {
         } else {
             let r = Report::new(ExecType::Restated, open_status(&maker), RequestId(0))
                 .reason(RejectReason::SelfTradePrevented);
-            out.push(execution_report(&maker, r, ctx));
+            out.push(execution_report(&maker, instrument, r, ctx));
             if maker.visible.0 == 0 {
                 self.refresh(m);
             }
@@ -84,7 +83,7 @@ impl Engine {
         }
         let r = Report::new(ExecType::Restated, open_status(&taker), request_id)
             .reason(RejectReason::SelfTradePrevented);
-        out.push(execution_report(&taker, r, ctx));
+        out.push(execution_report(&taker, instrument, r, ctx));
         true
     }
 }
