@@ -22,36 +22,40 @@ struct Entry {
     slot: u32,
 }
 
-/// One bit per ring position.
+/// Two bits per ring position, `OCCUPIED` and `DISPLACED`, kept as a pair of words per 64
+/// positions so that a lookup, which may test both, reads one cache line.
 #[derive(Debug)]
-struct Bits(Vec<u64>);
+struct Bits(Vec<[u64; 2]>);
+
+const OCCUPIED: usize = 0;
+const DISPLACED: usize = 1;
 
 impl Bits {
-    fn get(&self, p: usize) -> bool {
-        self.0[p / 64] & (1 << (p % 64)) != 0
+    fn get(&self, which: usize, p: usize) -> bool {
+        self.0[p / 64][which] & (1 << (p % 64)) != 0
     }
 
-    fn set(&mut self, p: usize) {
-        self.0[p / 64] |= 1 << (p % 64);
+    fn set(&mut self, which: usize, p: usize) {
+        self.0[p / 64][which] |= 1 << (p % 64);
     }
 
-    fn clear(&mut self, p: usize) {
-        self.0[p / 64] &= !(1 << (p % 64));
+    fn clear(&mut self, which: usize, p: usize) {
+        self.0[p / 64][which] &= !(1 << (p % 64));
     }
 }
 
 #[derive(Debug)]
 pub(crate) struct OrderIds {
-    /// The open order whose id maps to each position (valid where `occupied`).
+    /// The open order whose id maps to each position (valid where `OCCUPIED`).
     ring: Vec<Entry>,
-    occupied: Bits,
+    /// Per position: holds an open order (`OCCUPIED`); has displaced orders (`DISPLACED`).
+    bits: Bits,
     mask: u64,
-    /// log2 of the ring's length: an id's lap is `id >> bits`.
-    bits: u32,
+    /// log2 of the ring's length: an id's lap is `id >> lap_shift`.
+    lap_shift: u32,
     /// Open orders displaced from the ring by a newer id at the same position.
     overflow: Table<u64>,
-    /// Positions with displaced orders in the overflow, and how many each.
-    displaced: Bits,
+    /// How many displaced orders each position has in the overflow.
     displaced_count: Vec<u32>,
 }
 
@@ -69,11 +73,10 @@ impl OrderIds {
                 };
                 positions
             ],
-            occupied: Bits(vec![0; positions / 64]),
+            bits: Bits(vec![[0; 2]; positions / 64]),
             mask: positions as u64 - 1,
-            bits: positions.trailing_zeros(),
+            lap_shift: positions.trailing_zeros(),
             overflow: Table::new(capacity),
-            displaced: Bits(vec![0; positions / 64]),
             displaced_count: vec![0; positions],
         }
     }
@@ -88,7 +91,7 @@ impl OrderIds {
     fn lap(&self, id: u64) -> u32 {
         // Truncation is fine: equal laps are confirmed against the order's id.
         #[allow(clippy::cast_possible_truncation)]
-        let lap = (id >> self.bits) as u32;
+        let lap = (id >> self.lap_shift) as u32;
         lap
     }
 
@@ -96,13 +99,13 @@ impl OrderIds {
     #[inline]
     pub(crate) fn get(&self, id: u64, pool: &OrderPool) -> Option<u32> {
         let p = self.position(id);
-        if self.occupied.get(p) {
+        if self.bits.get(OCCUPIED, p) {
             let e = self.ring[p];
             if e.lap == self.lap(id) && pool.get(e.slot).id.0 == id {
                 return Some(e.slot);
             }
         }
-        if self.displaced.get(p) {
+        if self.bits.get(DISPLACED, p) {
             self.overflow.get(id)
         } else {
             None
@@ -117,9 +120,9 @@ impl OrderIds {
             lap: self.lap(id),
             slot,
         };
-        if !self.occupied.get(p) {
+        if !self.bits.get(OCCUPIED, p) {
             self.ring[p] = entry;
-            self.occupied.set(p);
+            self.bits.set(OCCUPIED, p);
             return;
         }
         let other = self.ring[p].slot;
@@ -134,7 +137,7 @@ impl OrderIds {
         };
         self.overflow.insert(old_id, old_slot);
         self.displaced_count[p] += 1;
-        self.displaced.set(p);
+        self.bits.set(DISPLACED, p);
     }
 
     /// Forgets an open order that is being retired.
@@ -143,19 +146,62 @@ impl OrderIds {
         let p = self.position(id);
         // An order is in the overflow iff its position has displaced orders and the ring's entry
         // there is not this order (the ring holds distinct live slots only while occupied).
-        let in_overflow =
-            self.displaced.get(p) && !(self.occupied.get(p) && self.ring[p].slot == slot);
+        let in_overflow = self.bits.get(DISPLACED, p)
+            && !(self.bits.get(OCCUPIED, p) && self.ring[p].slot == slot);
         if in_overflow {
             self.overflow
                 .remove(id)
                 .expect("displaced orders are in the overflow");
             self.displaced_count[p] -= 1;
             if self.displaced_count[p] == 0 {
-                self.displaced.clear(p);
+                self.bits.clear(DISPLACED, p);
             }
             return;
         }
-        debug_assert!(self.occupied.get(p) && self.ring[p].slot == slot);
-        self.occupied.clear(p);
+        debug_assert!(self.bits.get(OCCUPIED, p) && self.ring[p].slot == slot);
+        self.bits.clear(OCCUPIED, p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{Order, OrderPool};
+    use proptest::prelude::*;
+    use protocol::OrderId;
+    use std::collections::BTreeMap;
+
+    proptest! {
+        /// Opens and retires orders with ids handed out in sequence, some living through many
+        /// rings of ids (so they are displaced into the overflow), and checks every lookup,
+        /// closed ids included, against a map of the open orders.
+        #[test]
+        fn lookups_match_a_map(ops in proptest::collection::vec((0u8..4, 0usize..64), 1..600)) {
+            let capacity = 40;
+            let mut pool = OrderPool::new(capacity);
+            let mut ids = OrderIds::new(capacity);
+            let mut model: BTreeMap<u64, u32> = BTreeMap::new();
+            let mut next_id = 1u64;
+            for (op, pick) in ops {
+                if op < 3 && !pool.is_full() {
+                    let order = Order { id: OrderId(next_id), ..crate::pool::Order::ZERO };
+                    let slot = pool.insert(order, 0, 0);
+                    ids.insert(next_id, slot, &pool);
+                    model.insert(next_id, slot);
+                    next_id += 1;
+                } else if let Some((&id, &slot)) = model.iter().nth(pick % model.len().max(1)) {
+                    // Retire mostly recent orders, so old ones outlive rings of ids.
+                    if pick % 4 != 0 || model.len() > 30 {
+                        ids.remove(id, slot);
+                        pool.remove(slot);
+                        model.remove(&id);
+                    }
+                }
+                pool.finalize(&[protocol::InstrumentId(1)]);
+            }
+            for id in 1..next_id {
+                prop_assert_eq!(ids.get(id, &pool), model.get(&id).copied(), "id {}", id);
+            }
+        }
     }
 }

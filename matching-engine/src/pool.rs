@@ -57,7 +57,7 @@ pub(crate) struct Order {
 
 impl Order {
     /// Filler for slots never used yet.
-    const ZERO: Self = Self {
+    pub(crate) const ZERO: Self = Self {
         id: OrderId(0),
         client_order_id: ClientOrderId(0),
         session: SessionId(0),
