@@ -46,6 +46,14 @@ const EMPTY_ENTRY: Entry = Entry {
     slot: EMPTY,
 };
 
+/// Where a key found absent would go: its hash and the empty bucket that ended the probe (the
+/// bucket an insert takes). Valid until the table next changes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Vacant {
+    hash: u32,
+    bucket: u32,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     hash: u32,
@@ -82,19 +90,25 @@ impl ClientIds {
     /// The slot of the open order with this key.
     #[inline]
     pub(crate) fn get(&self, key: ClientKey, pool: &OrderPool) -> Option<u32> {
+        self.find(key, pool).ok()
+    }
+
+    /// The slot of the open order with this key, or where the key would be inserted.
+    #[inline]
+    pub(crate) fn find(&self, key: ClientKey, pool: &OrderPool) -> Result<u32, Vacant> {
         let hash = key.hash32();
         let mut i = hash & self.mask;
         loop {
             let e = self.entries[i as usize];
             if e.slot == EMPTY {
-                return None;
+                return Err(Vacant { hash, bucket: i });
             }
             if e.hash == hash
                 && pool.get_live(e.slot).is_some_and(|o| {
                     o.session.0 == key.session && o.client_order_id.0 == key.client_order_id
                 })
             {
-                return Some(e.slot);
+                return Ok(e.slot);
             }
             i = self.next(i);
         }
@@ -112,6 +126,22 @@ impl ClientIds {
             return;
         }
         self.place(key.hash32(), slot);
+    }
+
+    /// As [`Self::insert`], for a key that [`Self::find`] found absent with no change to the table
+    /// since: the probe is not repeated.
+    #[inline]
+    pub(crate) fn insert_vacant(&mut self, v: Vacant, slot: u32, pool: &OrderPool) {
+        assert!(slot != EMPTY, "slots are below u32::MAX");
+        if self.used >= self.used_max {
+            // Indexes every live order, this one included.
+            self.rebuild(pool);
+            return;
+        }
+        let e = &mut self.entries[v.bucket as usize];
+        assert!(e.slot == EMPTY, "the table changed since the lookup");
+        *e = Entry { hash: v.hash, slot };
+        self.used += 1;
     }
 
     fn place(&mut self, hash: u32, slot: u32) {

@@ -7,7 +7,7 @@ use protocol::{
 };
 
 use crate::book::stop_key;
-use crate::clients::ClientKey;
+use crate::clients::{ClientKey, Vacant};
 use crate::engine::{Ctx, Engine};
 use crate::events::{Report, reject_new};
 use crate::matching::Remainder;
@@ -22,6 +22,8 @@ struct Admitted {
     price: Price,
     /// The account's slot, if the account is known yet.
     account: Option<u32>,
+    /// Where the client order id goes in the client id table.
+    client_id: Vacant,
 }
 
 impl Engine {
@@ -48,9 +50,11 @@ impl Engine {
             session: c.origin.session.0,
             client_order_id: c.client_order_id.0,
         };
-        if self.client_ids.get(key, &self.pool).is_some() {
-            return Err(RejectReason::DuplicateClientOrderId);
-        }
+        let client_id = self
+            .client_ids
+            .find(key, &self.pool)
+            .err()
+            .ok_or(RejectReason::DuplicateClientOrderId)?;
         let mut price = c.price;
         if c.post_only != PostOnly::Off {
             price = self.post_only_price(book, c.side, price, c.post_only)?;
@@ -101,6 +105,7 @@ impl Engine {
             book,
             price,
             account: account_slot,
+            client_id,
         })
     }
 
@@ -180,7 +185,7 @@ impl Engine {
             },
             priority: 0,
         };
-        let slot = self.insert_order(order, a.book, account);
+        let slot = self.insert_order(order, a.book, account, Some(a.client_id));
         let status = if stop {
             OrderStatus::PendingTrigger
         } else {
@@ -201,16 +206,26 @@ impl Engine {
         }
     }
 
-    /// Registers an order in the pool and every index.
+    /// Registers an order in the pool and every index; `client_id` is where its client order id
+    /// goes, if known from the duplicate check.
     #[inline]
-    pub(crate) fn insert_order(&mut self, order: Order, book: u32, account: u32) -> u32 {
+    pub(crate) fn insert_order(
+        &mut self,
+        order: Order,
+        book: u32,
+        account: u32,
+        client_id: Option<Vacant>,
+    ) -> u32 {
         let slot = self.pool.insert(order, book, account);
         self.order_ids.insert(order.id.0, slot, &self.pool);
         let key = ClientKey {
             session: order.session.0,
             client_order_id: order.client_order_id.0,
         };
-        self.client_ids.insert(key, slot, &self.pool);
+        match client_id {
+            Some(v) => self.client_ids.insert_vacant(v, slot, &self.pool),
+            None => self.client_ids.insert(key, slot, &self.pool),
+        }
         self.accounts.list[account as usize].open_orders += 1;
         if order.expire_time.0 != 0 {
             let key = u128::from(order.expire_time.0) << 64 | u128::from(order.id.0);

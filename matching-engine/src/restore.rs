@@ -243,7 +243,7 @@ impl Engine {
             priority: r.u64()?,
         };
         let (book, account) = self.check_order(&order, instrument, qty)?;
-        let slot = self.insert_order(order, book, account);
+        let slot = self.insert_order(order, book, account, None);
         if order.state == OrderState::PendingStop {
             let key = stop_key(order.side, order.stop_price, order.id.0);
             self.books[book as usize]
