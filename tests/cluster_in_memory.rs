@@ -2,18 +2,17 @@
 //! over a real journal, with in-memory streams and a virtual clock. A consumer deduplicates the
 //! egress stream as gateways will. Checked against an engine replaying the journal offline.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cell::Cell;
 use std::rc::Rc;
 
 use matching_engine::{Engine, EngineConfig};
 use protocol::{
-    ClusterMessage, Command, EgressAck, EgressEvent, Event, NodeId, Seq, Sequenced, Term,
-    TimestampNs,
+    ClusterMessage, Command, EgressAck, EgressCursor, EgressEvent, Event, NodeId, Seq, Sequenced,
+    Term, TimestampNs,
 };
 use replica::{AgentPaths, AgentStreams, ReplicaAgent, ReplicaConfig};
 use sequencer::{SequencerAgent, SequencerConfig};
-use transport::{Clock, Inbound, Outbound, StreamError};
+use transport::{Clock, Inbound, MemoryBus, MemoryQueue, Outbound};
 use workload::{Flow, FlowConfig};
 
 const MS: u64 = 1_000_000;
@@ -26,45 +25,9 @@ impl Clock for VirtualClock {
     }
 }
 
-/// One subscriber's messages, oldest first.
-type Messages = Rc<RefCell<VecDeque<Vec<u8>>>>;
-
-/// A stream: what is offered is appended to every subscriber's queue.
-#[derive(Clone, Default)]
-struct Bus(Rc<RefCell<Vec<Messages>>>);
-impl Bus {
-    fn subscribe(&self) -> Queue {
-        let queue = Rc::new(RefCell::new(VecDeque::new()));
-        self.0.borrow_mut().push(queue.clone());
-        Queue(queue)
-    }
-}
-impl Outbound for Bus {
-    fn offer(&mut self, bytes: &[u8]) -> Result<bool, StreamError> {
-        for queue in self.0.borrow().iter() {
-            queue.borrow_mut().push_back(bytes.to_vec());
-        }
-        Ok(true)
-    }
-}
-
-#[derive(Clone)]
-struct Queue(Messages);
-impl Inbound for Queue {
-    fn poll(&mut self, limit: usize, handler: &mut dyn FnMut(&[u8])) -> Result<usize, StreamError> {
-        let mut n = 0;
-        while n < limit {
-            let Some(message) = self.0.borrow_mut().pop_front() else {
-                break;
-            };
-            handler(&message);
-            n += 1;
-        }
-        Ok(n)
-    }
-}
-
 type Replica = ReplicaAgent<VirtualClock, Queue, Queue, Bus, Bus>;
+type Bus = MemoryBus;
+type Queue = MemoryQueue;
 type Sequencer = SequencerAgent<VirtualClock, Queue, Queue, Bus>;
 
 struct Cluster {
@@ -81,27 +44,19 @@ struct Cluster {
     egress_in: Queue,
 }
 
-/// A gateway-like consumer: drops older terms and (seq, index) already delivered.
+/// A gateway-like consumer: the egress protocol's cursor decides what is new.
 #[derive(Default)]
 struct Consumer {
-    term: Term,
-    last: Option<(Seq, u32)>,
+    cursor: EgressCursor,
     delivered: Vec<(Seq, u32, Event)>,
 }
 
 impl Consumer {
     fn take(&mut self, frame: &[u8]) {
         let e = EgressEvent::decode(frame).expect("egress frames decode");
-        if e.prefix.term < self.term {
-            return;
+        if self.cursor.accept(&e.prefix) {
+            self.delivered.push((e.prefix.seq, e.prefix.index, e.event));
         }
-        self.term = e.prefix.term;
-        let key = (e.prefix.seq, e.prefix.index);
-        if self.last.is_some_and(|last| key <= last) {
-            return;
-        }
-        self.last = Some(key);
-        self.delivered.push((e.prefix.seq, e.prefix.index, e.event));
     }
 }
 

@@ -78,40 +78,60 @@ pub const SEQUENCED_FRAME_SIZE_MAX: usize =
 pub const EGRESS_FRAME_SIZE_MAX: usize =
     crate::wire::HEADER_SIZE + EgressPrefix::BODY_SIZE + crate::event::EVENT_SIZE_MAX;
 
+/// Encodes a two-message frame: `prefix`, then whatever `body` writes after it.
+fn encode_frame(
+    prefix: ClusterMessage,
+    buf: &mut [u8],
+    body: impl FnOnce(&mut [u8]) -> Result<usize, EncodeError>,
+) -> Result<usize, EncodeError> {
+    let n = prefix.encode_into(buf)?;
+    let m = body(&mut buf[n..]).map_err(|EncodeError::BufferTooSmall { needed, .. }| {
+        EncodeError::BufferTooSmall {
+            needed: n + needed,
+            available: buf.len(),
+        }
+    })?;
+    Ok(n + m)
+}
+
+/// Decodes the prefix of a two-message frame, returning it and the rest of the bytes.
+fn decode_frame<'a>(
+    bytes: &'a [u8],
+    kind: &'static str,
+    template_id: u16,
+) -> Result<(ClusterMessage, &'a [u8]), DecodeError> {
+    let (prefix, used) = ClusterMessage::decode_prefix(bytes)?;
+    if prefix.template_id() != template_id {
+        return Err(DecodeError::UnknownTemplate {
+            kind,
+            template_id: prefix.template_id(),
+        });
+    }
+    Ok((prefix, &bytes[used..]))
+}
+
 impl Sequenced {
     /// Encodes the frame (prefix, then command) into the front of `buf`.
     pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
-        let prefix = ClusterMessage::SequencedPrefix(SequencedPrefix {
+        let prefix = SequencedPrefix {
             seq: self.seq,
             timestamp: self.timestamp,
-        });
-        let n = prefix.encode_into(buf)?;
-        let m = self
-            .command
-            .encode_into(&mut buf[n..])
-            .map_err(|e| match e {
-                EncodeError::BufferTooSmall { needed, .. } => EncodeError::BufferTooSmall {
-                    needed: n + needed,
-                    available: buf.len(),
-                },
-            })?;
-        Ok(n + m)
+        };
+        encode_frame(ClusterMessage::SequencedPrefix(prefix), buf, |rest| {
+            self.command.encode_into(rest)
+        })
     }
 
     /// Decodes exactly one frame.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (prefix, used) = ClusterMessage::decode_prefix(bytes)?;
+        let (prefix, rest) = decode_frame(bytes, "sequenced prefix", SequencedPrefix::TEMPLATE_ID)?;
         let ClusterMessage::SequencedPrefix(prefix) = prefix else {
-            return Err(DecodeError::UnknownTemplate {
-                kind: "sequenced prefix",
-                template_id: prefix.template_id(),
-            });
+            unreachable!("checked")
         };
-        let command = Command::decode(&bytes[used..])?;
         Ok(Self {
             seq: prefix.seq,
             timestamp: prefix.timestamp,
-            command,
+            command: Command::decode(rest)?,
         })
     }
 }
@@ -128,28 +148,57 @@ pub struct EgressEvent {
 impl EgressEvent {
     /// Encodes the frame (prefix, then event) into the front of `buf`.
     pub fn encode_into(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
-        let n = ClusterMessage::EgressPrefix(self.prefix).encode_into(buf)?;
-        let m = self.event.encode_into(&mut buf[n..]).map_err(|e| match e {
-            EncodeError::BufferTooSmall { needed, .. } => EncodeError::BufferTooSmall {
-                needed: n + needed,
-                available: buf.len(),
-            },
-        })?;
-        Ok(n + m)
+        encode_frame(ClusterMessage::EgressPrefix(self.prefix), buf, |rest| {
+            self.event.encode_into(rest)
+        })
     }
 
     /// Decodes exactly one frame.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (prefix, used) = ClusterMessage::decode_prefix(bytes)?;
+        let (prefix, rest) = decode_frame(bytes, "egress prefix", EgressPrefix::TEMPLATE_ID)?;
         let ClusterMessage::EgressPrefix(prefix) = prefix else {
-            return Err(DecodeError::UnknownTemplate {
-                kind: "egress prefix",
-                template_id: prefix.template_id(),
-            });
+            unreachable!("checked")
         };
         Ok(Self {
             prefix,
-            event: Event::decode(&bytes[used..])?,
+            event: Event::decode(rest)?,
         })
+    }
+}
+
+/// A consumer's position in the egress stream, and the rule every consumer applies: frames of
+/// a term older than the newest seen are stale (a deposed primary), and a `(seq, index)` at or
+/// before the last one delivered is a duplicate (a promoted backup re-publishing). What passes
+/// is every event exactly once, in order, across failovers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EgressCursor {
+    term: Term,
+    /// The last event delivered: its command, index and the command's event count.
+    last: Option<(Seq, u32, u32)>,
+}
+
+impl EgressCursor {
+    /// Whether the event behind `prefix` is new: if so, the cursor moves past it.
+    pub fn accept(&mut self, prefix: &EgressPrefix) -> bool {
+        if prefix.term < self.term {
+            return false;
+        }
+        self.term = prefix.term;
+        let key = (prefix.seq, prefix.index);
+        if self.last.is_some_and(|(seq, index, _)| key <= (seq, index)) {
+            return false;
+        }
+        self.last = Some((prefix.seq, prefix.index, prefix.count));
+        true
+    }
+
+    /// The last command whose events are all delivered: what the consumer acknowledges.
+    #[must_use]
+    pub fn complete_through(&self) -> Seq {
+        match self.last {
+            None => Seq(0),
+            Some((seq, index, count)) if index + 1 >= count => seq,
+            Some((seq, _, _)) => Seq(seq.0.saturating_sub(1)),
+        }
     }
 }

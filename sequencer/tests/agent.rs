@@ -1,52 +1,20 @@
 //! The sequencer agent over a real journal, with in-memory streams and a hand-driven clock.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use protocol::{
     AccountId, ClientOrderId, Command, InstrumentId, NewOrder, OrderType, Origin, PostOnly, Price,
     Qty, RequestId, Sequenced, SessionId, Side, TimeInForce, TimestampNs,
 };
-use sequencer::{Clock, Inbound, Outbound, SequencerAgent, SequencerConfig, StreamError};
+use sequencer::{Clock, SequencerAgent, SequencerConfig};
+use transport::{MemoryBus, MemoryQueue};
 
 #[derive(Clone, Default)]
 struct FakeClock(Rc<Cell<u64>>);
 impl Clock for FakeClock {
     fn now_ns(&self) -> u64 {
         self.0.get()
-    }
-}
-
-#[derive(Clone, Default)]
-struct Queue(Rc<std::cell::RefCell<VecDeque<Vec<u8>>>>);
-impl Inbound for Queue {
-    fn poll(&mut self, limit: usize, handler: &mut dyn FnMut(&[u8])) -> Result<usize, StreamError> {
-        let mut n = 0;
-        while n < limit {
-            let Some(message) = self.0.borrow_mut().pop_front() else {
-                break;
-            };
-            handler(&message);
-            n += 1;
-        }
-        Ok(n)
-    }
-}
-
-/// An outbound stream that refuses while `blocked` is set.
-#[derive(Clone, Default)]
-struct Sink {
-    sent: Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
-    blocked: Rc<Cell<bool>>,
-}
-impl Outbound for Sink {
-    fn offer(&mut self, bytes: &[u8]) -> Result<bool, StreamError> {
-        if self.blocked.get() {
-            return Ok(false);
-        }
-        self.sent.borrow_mut().push(bytes.to_vec());
-        Ok(true)
     }
 }
 
@@ -72,20 +40,25 @@ fn order(session: u32, request_id: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-type Agent = SequencerAgent<FakeClock, Queue, Queue, Sink>;
+type Agent = SequencerAgent<FakeClock, MemoryQueue, MemoryQueue, MemoryBus>;
 
 struct Harness {
     clock: FakeClock,
-    ingress: Queue,
-    sink: Sink,
+    ingress: MemoryQueue,
+    sequenced: MemoryBus,
+    published: MemoryQueue,
 }
 
 impl Harness {
     fn new() -> Self {
+        let sequenced = MemoryBus::default();
+        let published = sequenced.subscribe();
+        let ingress = MemoryQueue::default();
         Self {
             clock: FakeClock::default(),
-            ingress: Queue::default(),
-            sink: Sink::default(),
+            ingress,
+            sequenced,
+            published,
         }
     }
 
@@ -98,14 +71,18 @@ impl Harness {
             segment_size_bytes: 1 << 20,
             ..journal::Config::default()
         };
-        let streams = (self.ingress.clone(), Queue::default(), self.sink.clone());
+        let streams = (
+            self.ingress.clone(),
+            MemoryQueue::default(),
+            self.sequenced.clone(),
+        );
         SequencerAgent::open(dir, journal, config, 0, self.clock.clone(), streams).unwrap()
     }
 
+    /// Everything published since the last call.
     fn published(&self) -> Vec<Sequenced> {
-        self.sink
-            .sent
-            .borrow()
+        self.published
+            .drain()
             .iter()
             .map(|f| Sequenced::decode(f).unwrap())
             .collect()
@@ -125,12 +102,9 @@ fn ingress_is_journaled_then_published_in_order_and_retries_are_dropped() {
     let h = Harness::new();
     let mut agent = h.open(dir.path());
     for request in 1..=100 {
-        h.ingress
-            .0
-            .borrow_mut()
-            .push_back(order(1 + (request % 3) as u32, request));
+        h.ingress.push(&order(1 + (request % 3) as u32, request));
     }
-    h.ingress.0.borrow_mut().push_back(order(2, 2)); // a retry
+    h.ingress.push(&order(2, 2)); // a retry
     h.run(&mut agent, 50);
     let published = h.published();
     let seqs: Vec<u64> = published.iter().map(|s| s.seq.0).collect();
@@ -162,9 +136,9 @@ fn publish_backpressure_loses_and_reorders_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::new();
     let mut agent = h.open(dir.path());
-    h.sink.blocked.set(true);
+    h.sequenced.set_blocked(true);
     for request in 1..=40 {
-        h.ingress.0.borrow_mut().push_back(order(1, request));
+        h.ingress.push(&order(1, request));
     }
     h.run(&mut agent, 20);
     assert!(h.published().is_empty());
@@ -172,7 +146,7 @@ fn publish_backpressure_loses_and_reorders_nothing() {
         agent.core().next_seq().0 > 40,
         "sequencing and journaling go on meanwhile"
     );
-    h.sink.blocked.set(false);
+    h.sequenced.set_blocked(false);
     h.run(&mut agent, 20);
     let seqs: Vec<u64> = h.published().iter().map(|s| s.seq.0).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
@@ -185,7 +159,7 @@ fn a_restarted_sequencer_continues_with_no_gap_and_remembers_requests() {
     let h = Harness::new();
     let mut agent = h.open(dir.path());
     for request in 1..=10 {
-        h.ingress.0.borrow_mut().push_back(order(1, request));
+        h.ingress.push(&order(1, request));
     }
     h.run(&mut agent, 5);
     let last_before = agent.core().next_seq().0 - 1;
@@ -193,8 +167,8 @@ fn a_restarted_sequencer_continues_with_no_gap_and_remembers_requests() {
 
     let mut agent = h.open(dir.path());
     assert_eq!(agent.core().next_seq().0, last_before + 1);
-    h.ingress.0.borrow_mut().push_back(order(1, 10)); // retried after the restart
-    h.ingress.0.borrow_mut().push_back(order(1, 11));
+    h.ingress.push(&order(1, 10)); // retried after the restart
+    h.ingress.push(&order(1, 11));
     h.run(&mut agent, 5);
     assert_eq!(agent.stats().duplicates, 1);
     let mut reader = journal::Reader::open(dir.path()).unwrap();

@@ -18,6 +18,7 @@ mod client;
 mod driver;
 mod idle;
 mod io;
+mod memory;
 mod publication;
 mod subscription;
 
@@ -38,6 +39,7 @@ pub use idle::{
     Sleeping, Yielding,
 };
 pub use io::{Clock, Inbound, Outbound, StreamError, SystemClock};
+pub use memory::{MemoryBus, MemoryQueue};
 pub use publication::{
     DestinationError, OFFER_PARTS_MAX, OfferError, OfferOutcome, Publication, WaitError,
 };
