@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod cluster;
 mod demo;
 mod journal_cmd;
 
@@ -19,6 +20,14 @@ enum Command {
     Journal(journal_cmd::JournalArgs),
     /// Run the built pipeline end to end on generated order flow.
     Demo(demo::DemoArgs),
+    /// Run the cluster's sequencer (journal, then the sequenced stream) until SIGTERM/SIGINT.
+    Sequencer(cluster::sequencer::SequencerArgs),
+    /// Run one matching engine replica (`--node N`) until SIGTERM/SIGINT.
+    Engine(cluster::engine::EngineArgs),
+    /// Run a standalone media driver in aeron.dir until SIGTERM/SIGINT.
+    Driver(cluster::driver::DriverArgs),
+    /// Print the embedded default cluster configuration (TOML).
+    Config,
 }
 
 fn main() -> std::process::ExitCode {
@@ -26,6 +35,10 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Journal(args) => journal_cmd::run(args),
         Command::Demo(args) => demo::run(&args),
+        Command::Sequencer(args) => cluster::sequencer::run(&args),
+        Command::Engine(args) => cluster::engine::run(&args),
+        Command::Driver(args) => cluster::driver::run(&args),
+        Command::Config => print_defaults(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -34,4 +47,10 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn print_defaults() -> anyhow::Result<()> {
+    use std::io::Write as _;
+    std::io::stdout().write_all(cluster::config::DEFAULTS.as_bytes())?;
+    Ok(())
 }

@@ -1,0 +1,109 @@
+//! `lockstep sequencer`: the sequencer agent over Aeron, journal first, until a signal.
+
+use anyhow::Context as _;
+use clap::Args;
+use sequencer::{SequencerAgent, SequencerConfig};
+use transport::{IdleStrategy as _, SystemClock};
+
+use super::config::{ClusterConfig, Override, nanos};
+use super::streams::{RoleChangeLog, StatusGate};
+use super::{CommonArgs, connect, init_tracing, publication, stop_on_signals, subscription};
+
+/// `lockstep sequencer`.
+#[derive(Debug, Args)]
+pub(crate) struct SequencerArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// aeron.embedded_driver: launch a media driver inside this process.
+    #[arg(long)]
+    embedded_driver: Option<bool>,
+    /// journal.durability: none | group | every.
+    #[arg(long)]
+    durability: Option<String>,
+}
+
+pub(crate) fn run(args: &SequencerArgs) -> anyhow::Result<()> {
+    let mut extra = Vec::new();
+    if let Some(on) = args.embedded_driver {
+        extra.push(Override {
+            key: "aeron.embedded_driver",
+            flag: "embedded-driver",
+            value: toml::Value::Boolean(on),
+        });
+    }
+    if let Some(durability) = &args.durability {
+        extra.push(Override {
+            key: "journal.durability",
+            flag: "durability",
+            value: toml::Value::String(durability.clone()),
+        });
+    }
+    let config = args.common.load(extra)?;
+    init_tracing(config.log_level);
+    let stop = stop_on_signals()?;
+    let driver = if config.embedded_driver {
+        Some(super::driver::launch(&config.aeron_dir)?)
+    } else {
+        None
+    };
+    let result = serve(&config, &stop);
+    if let Some(driver) = driver {
+        driver.close().context("closing the media driver")?;
+    }
+    result
+}
+
+/// Runs the agent until `stop`; the client and its streams close before the driver does.
+fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<()> {
+    let client = connect(config, "lockstep-sequencer")?;
+    let streams = &config.streams;
+    let ingress = subscription(&client, &streams.ingress, "ingress")?;
+    let status = subscription(&client, &streams.status, "status")?;
+    let sequenced = publication(&client, &streams.sequenced, "sequenced")?;
+    let core_config = SequencerConfig {
+        timer_interval_ns: nanos(config.timer_interval),
+        replica_timeout_ns: nanos(config.replica_timeout),
+        replicas: config.replicas.clone(),
+        ..SequencerConfig::default()
+    };
+    let gate = StatusGate::new(
+        status,
+        SystemClock,
+        config.replicas.clone(),
+        nanos(config.replica_timeout),
+    );
+    let mut agent = SequencerAgent::open(
+        &config.journal_dir,
+        config.journal,
+        core_config,
+        config.republish,
+        SystemClock,
+        (ingress, gate, RoleChangeLog::new(sequenced)),
+    )
+    .with_context(|| format!("opening the journal in {}", config.journal_dir.display()))?;
+    let roles = agent.core().roles();
+    tracing::info!(
+        next_seq = agent.core().next_seq().0,
+        term = roles.map_or(0, |r| r.term.0),
+        primary = roles.map_or(0, |r| r.primary.0),
+        journal = %config.journal_dir.display(),
+        "sequencer running"
+    );
+    let mut idle = config.idle.build();
+    while !stop.is_stopped() {
+        let work = agent.do_work().context("sequencer duty cycle")?;
+        idle.idle(work);
+    }
+    let (stats, next_seq) = (agent.stats(), agent.core().next_seq().0);
+    agent.close().context("closing the journal")?;
+    tracing::info!(
+        next_seq,
+        sequenced = stats.sequenced,
+        duplicates = stats.duplicates,
+        refused = stats.refused,
+        published = stats.published,
+        "sequencer stopped; journal closed"
+    );
+    drop(client);
+    Ok(())
+}
