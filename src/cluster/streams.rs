@@ -109,3 +109,82 @@ impl<P: Outbound> Outbound for RoleChangeLog<P> {
         Ok(sent)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use protocol::{ReplicaRole, ReplicaStatus, Seq, StateDigest, Term};
+    use transport::MemoryQueue;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct FakeClock(Rc<Cell<u64>>);
+    impl Clock for FakeClock {
+        fn now_ns(&self) -> u64 {
+            self.0.get()
+        }
+    }
+
+    fn heartbeat(node: u32) -> Vec<u8> {
+        ClusterMessage::ReplicaStatus(ReplicaStatus {
+            term: Term(1),
+            applied_seq: Seq(0),
+            hash_seq: Seq(0),
+            state_hash: StateDigest(0),
+            acked_seq: Seq(0),
+            node: NodeId(node),
+            role: ReplicaRole::Backup,
+        })
+        .encode_to_vec()
+    }
+
+    fn nodes_polled<I: Inbound>(gate: &mut I) -> Vec<u32> {
+        let mut nodes = Vec::new();
+        gate.poll(16, &mut |bytes| {
+            if let Ok(ClusterMessage::ReplicaStatus(s)) = ClusterMessage::decode(bytes) {
+                nodes.push(s.node.0);
+            }
+        })
+        .unwrap();
+        nodes
+    }
+
+    #[test]
+    fn the_gate_opens_once_every_replica_was_heard_and_hands_them_over_together() {
+        let (queue, clock) = (MemoryQueue::default(), FakeClock::default());
+        let mut gate = StatusGate::new(queue.clone(), clock, vec![NodeId(1), NodeId(2)], 100);
+        queue.push(&heartbeat(2));
+        queue.push(&heartbeat(2));
+        assert!(nodes_polled(&mut gate).is_empty(), "node 1 not heard yet");
+        queue.push(&heartbeat(1));
+        assert_eq!(
+            nodes_polled(&mut gate),
+            vec![1, 2],
+            "the latest of each, at once"
+        );
+        queue.push(&heartbeat(2));
+        assert_eq!(
+            nodes_polled(&mut gate),
+            vec![2],
+            "open: passes straight through"
+        );
+    }
+
+    #[test]
+    fn the_gate_opens_after_the_grace_period_without_a_silent_replica() {
+        let (queue, clock) = (MemoryQueue::default(), FakeClock::default());
+        let mut gate = StatusGate::new(
+            queue.clone(),
+            clock.clone(),
+            vec![NodeId(1), NodeId(2)],
+            100,
+        );
+        queue.push(&heartbeat(2));
+        assert!(nodes_polled(&mut gate).is_empty());
+        clock.0.set(100);
+        assert_eq!(nodes_polled(&mut gate), vec![2]);
+    }
+}
