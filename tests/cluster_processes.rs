@@ -559,6 +559,13 @@ fn a_killed_sequencer_restarts_and_the_journal_continues_without_a_gap() {
     cluster.submit(&commands[2_000..3_000]);
     cluster.sequencer.take().expect("sequencer runs").kill();
     let before_kill = journal_commands(&cluster.journal_dir());
+    // Until the driver declares the killed client dead, its subscription still takes offers
+    // that nobody will read. A gateway resends only once it sees the ingress disconnected:
+    // a restarted sequencer that saw later requests of a session first would take the earlier
+    // ones for retries of what it already has (see docs/cluster.md).
+    cluster.wait_until("the driver dropped the killed sequencer", |c| {
+        !c.ingress.is_connected()
+    });
     cluster.start_sequencer();
     // A gateway sends again everything it has no answer for; the restarted sequencer drops
     // what it already journaled (same session, request id not above the last).
