@@ -214,6 +214,18 @@ fn replicas_agree_and_the_consumer_gets_every_event_once() {
         0,
         "the backup publishes nothing"
     );
+    let trades = expected
+        .iter()
+        .filter(|(_, _, e)| matches!(e, Event::Trade(_)))
+        .count();
+    let rejects = expected
+        .iter()
+        .filter(|(_, _, e)| {
+            matches!(e, Event::ExecutionReport(r) if r.exec_type == protocol::ExecType::Rejected)
+        })
+        .count();
+    assert!(trades > 500, "the flow really trades: {trades} trades");
+    assert_eq!(rejects, 0, "set-up took effect, so no order is rejected");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use matching_engine::{Engine, EngineConfig};
 use protocol::{
     ClusterMessage, Command, EgressAck, EgressCursor, EgressEvent, Event, ReplicaRole,
-    ReplicaStatus, RequestId, Seq, Sequenced, SessionId, Term, TimestampNs,
+    ReplicaStatus, Seq, Sequenced, SessionId, Term, TimestampNs,
 };
 use transport::{
     Backoff, Channel, Client, ClientConfig, IdleStrategy, OfferOutcome, Publication, StreamId,
@@ -461,30 +461,9 @@ fn parse_final(stdout: &str) -> Final {
     }
 }
 
-/// The admin session the flow's set-up commands are sent from.
-const ADMIN_SESSION: SessionId = SessionId(1_000);
-
-/// `n` commands of the default flow. The flow issues its set-up commands (instrument, risk
-/// limits) from session 0, which the sequencer reserves for itself; a gateway sends them from
-/// an admin session of its own, and so does this test.
+/// `n` commands of the default flow (set-up from the flow's admin session, then trading).
 fn flow(n: usize) -> Vec<Command> {
-    let mut admin_requests = 0;
-    Flow::new(FlowConfig::default())
-        .take(n)
-        .map(|mut command| {
-            let origin = match &mut command {
-                Command::DefineInstrument(c) => Some(&mut c.origin),
-                Command::SetRiskLimits(c) => Some(&mut c.origin),
-                _ => None,
-            };
-            if let Some(origin) = origin.filter(|o| o.session == SessionId(0)) {
-                admin_requests += 1;
-                origin.session = ADMIN_SESSION;
-                origin.request_id = RequestId(admin_requests);
-            }
-            command
-        })
-        .collect()
+    Flow::new(FlowConfig::default()).take(n).collect()
 }
 
 fn check_final(finals: &BTreeMap<u32, Final>, replay: &Replay) {

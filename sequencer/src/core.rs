@@ -82,6 +82,10 @@ pub struct Sequencer {
     /// The last sequenced request id of each session.
     sessions: BTreeMap<SessionId, RequestId>,
     roles: RoleTracker,
+    /// Whether the replicas' silence clocks run: they start at the first input after
+    /// construction (or recovery), so nobody is judged by journal timestamps from before a
+    /// restart.
+    watching: bool,
     last_timer_ns: Option<u64>,
     pending: VecDeque<Sequenced>,
 }
@@ -110,6 +114,7 @@ impl Sequencer {
             last_timestamp_ns: 0,
             sessions: BTreeMap::new(),
             roles,
+            watching: false,
             last_timer_ns: None,
         }
     }
@@ -137,6 +142,7 @@ impl Sequencer {
     /// Takes one message from a gateway: sequences it, recognises it as a retry, or refuses it.
     /// On `Backpressure` nothing changed: offer the same bytes again later.
     pub fn on_ingress(&mut self, now_ns: u64, bytes: &[u8]) -> Result<Ingress, IngressError> {
+        self.watch(now_ns);
         let command = Command::decode(bytes)?;
         match command {
             Command::Timer(_) => return Err(IngressError::SystemCommand("Timer")),
@@ -171,6 +177,7 @@ impl Sequencer {
 
     /// Takes a replica's heartbeat (a [`protocol::ReplicaStatus`] message).
     pub fn on_replica_status(&mut self, now_ns: u64, bytes: &[u8]) -> Result<(), StatusRefused> {
+        self.watch(now_ns);
         match ClusterMessage::decode(bytes)? {
             ClusterMessage::ReplicaStatus(status) => Ok(self.roles.on_status(now_ns, status)?),
             other => Err(StatusRefused::NotAStatus(other.name())),
@@ -181,6 +188,7 @@ impl Sequencer {
     /// primary has gone silent. Returns how many commands it sequenced.
     pub fn on_tick(&mut self, now_ns: u64) -> usize {
         let before = self.next_seq;
+        self.watch(now_ns);
         self.ensure_roles(now_ns);
         let room = self.pending.len() < self.config.pending_max + SYSTEM_HEADROOM_MAX;
         if let Some(roles) = self.roles.change_due(now_ns).filter(|_| room) {
@@ -241,10 +249,17 @@ impl Sequencer {
         self.roles.replicas()
     }
 
+    /// Gives every replica a full timeout from the sequencer's first input on.
+    fn watch(&mut self, now_ns: u64) {
+        if !self.watching {
+            self.watching = true;
+            self.roles.start_watching(now_ns);
+        }
+    }
+
     /// A fresh cluster's first command assigns the configured roles.
     fn ensure_roles(&mut self, now_ns: u64) {
         if self.roles.roles().is_none() {
-            self.roles.start_watching(now_ns);
             let replicas = &self.config.replicas;
             let backup = replicas.get(1).copied().unwrap_or(NodeId(0));
             self.sequence_roles(

@@ -327,6 +327,47 @@ fn a_recovered_sequencer_continues_without_gap_or_duplicate() {
     assert!(out[0].timestamp.0 >= journal.last().unwrap().timestamp.0);
 }
 
+/// After a restart, journal timestamps are old: a replica whose heartbeat has not arrived yet is
+/// not "silent since the journal's last role change", it gets a full timeout from the restart.
+#[test]
+fn a_recovered_sequencer_does_not_fail_over_a_primary_it_has_not_heard_yet() {
+    let mut first = Sequencer::new(config());
+    first.on_tick(MS);
+    let journal = drain(&mut first);
+    let mut second = Sequencer::new(config());
+    for record in &journal {
+        second.recover(record);
+    }
+    let restart = 3_600_000 * MS; // an hour later
+    // The backup's heartbeat happens to arrive first.
+    second
+        .on_replica_status(restart, &heartbeat(2, ReplicaRole::Backup))
+        .unwrap();
+    second.on_tick(restart);
+    second
+        .on_replica_status(restart + MS, &heartbeat(1, ReplicaRole::Primary))
+        .unwrap();
+    run(
+        &mut second,
+        restart + MS,
+        restart + 20 * MS,
+        &[(1, ReplicaRole::Primary), (2, ReplicaRole::Backup)],
+    );
+    assert_eq!(
+        role_changes(&drain(&mut second)),
+        [],
+        "the primary kept its role"
+    );
+    // A primary that really stays silent after the restart is still replaced.
+    run(
+        &mut second,
+        restart + 21 * MS,
+        restart + 40 * MS,
+        &[(2, ReplicaRole::Backup)],
+    );
+    assert_eq!(role_changes(&drain(&mut second)), [(2, 2, 1)]);
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     Order { session: u32, request_id: u64 },

@@ -6,7 +6,7 @@ use sequencer::{SequencerAgent, SequencerConfig};
 use transport::{IdleStrategy as _, SystemClock};
 
 use super::config::{ClusterConfig, Override, nanos};
-use super::streams::{RoleChangeLog, StatusGate};
+use super::streams::RoleChangeLog;
 use super::{CommonArgs, connect, init_tracing, publication, stop_on_signals, subscription};
 
 /// `lockstep sequencer`.
@@ -66,19 +66,13 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
         replicas: config.replicas.clone(),
         ..SequencerConfig::default()
     };
-    let gate = StatusGate::new(
-        status,
-        SystemClock,
-        config.replicas.clone(),
-        nanos(config.replica_timeout),
-    );
     let mut agent = SequencerAgent::open(
         &config.journal_dir,
         config.journal,
         core_config,
         config.republish,
         SystemClock,
-        (ingress, gate, RoleChangeLog::new(sequenced)),
+        (ingress, status, RoleChangeLog::new(sequenced)),
     )
     .with_context(|| format!("opening the journal in {}", config.journal_dir.display()))?;
     let roles = agent.core().roles();

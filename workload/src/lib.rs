@@ -15,6 +15,10 @@ use protocol::{
     Symbol, TimeInForce, TimestampNs,
 };
 
+/// The session the flow's set-up commands (instrument, risk limits) come from: an operator's,
+/// since session 0 belongs to the sequencer itself and gateways may not use it.
+pub const ADMIN_SESSION: SessionId = SessionId(u32::MAX);
+
 /// The shape of a generated flow.
 #[derive(Debug, Clone, Copy)]
 pub struct FlowConfig {
@@ -84,6 +88,14 @@ impl Flow {
         let slot = &mut self.next_request[session as usize];
         let request_id = RequestId(*slot);
         *slot += 1;
+        if session == 0 {
+            // Set-up commands: the operator's session (session 0 is the sequencer's own).
+            return Origin {
+                session: ADMIN_SESSION,
+                account: AccountId(0),
+                request_id,
+            };
+        }
         Origin {
             session: SessionId(session),
             account: AccountId(session),
@@ -239,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn setup_defines_the_instrument_then_each_account() {
+    fn setup_defines_the_instrument_then_each_account_from_the_admin_session() {
         let setup: Vec<_> = Flow::new(FlowConfig::default()).take(5).collect();
         assert!(matches!(setup[0], Command::DefineInstrument(_)));
         assert!(
@@ -247,6 +259,7 @@ mod tests {
                 .iter()
                 .all(|c| matches!(c, Command::SetRiskLimits(_)))
         );
+        assert!(setup.iter().all(|c| c.origin().session == ADMIN_SESSION));
     }
 
     #[test]
@@ -254,7 +267,12 @@ mod tests {
         let mut last = [0u64; 5];
         for command in Flow::new(FlowConfig::default()).take(10_000) {
             let origin = command.origin();
-            let slot = &mut last[origin.session.0 as usize];
+            let session = if origin.session == ADMIN_SESSION {
+                0
+            } else {
+                origin.session.0
+            };
+            let slot = &mut last[session as usize];
             assert!(origin.request_id.0 > *slot);
             *slot = origin.request_id.0;
         }
