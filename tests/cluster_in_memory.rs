@@ -275,3 +275,34 @@ fn a_late_replica_catches_up_from_the_journal_and_joins_the_live_stream() {
     assert!(late.stats().applied_live > 0, "it joined the live stream");
     assert_eq!(late.replica().state_hash().0, hash);
 }
+
+#[test]
+fn a_consumer_that_stops_reading_holds_the_primary_back_without_a_failover() {
+    let mut cluster = Cluster::new();
+    cluster.submit(flow(2_000));
+    cluster.settle(2);
+    cluster.egress.set_blocked(true);
+    // 50 ms of virtual time: ten replica timeouts.
+    cluster.settle(500);
+    let primary = cluster.replica(1);
+    assert_eq!(
+        (primary.replica().role(), primary.replica().term()),
+        (protocol::ReplicaRole::Primary, Term(1)),
+        "it kept heartbeating, so nobody took over"
+    );
+    let held = primary.replica().applied();
+    let journaled = cluster.sequencer.core().next_seq().0 - 1;
+    assert!(
+        held.0 < journaled,
+        "it stopped applying behind the parked frame ({} of {journaled})",
+        held.0
+    );
+    cluster.egress.set_blocked(false);
+    cluster.settle(200);
+    let (expected, hash) = cluster.offline_replay();
+    assert_eq!(cluster.replica(1).replica().state_hash().0, hash);
+    assert!(
+        cluster.consumer.delivered == expected,
+        "every event once, in order"
+    );
+}

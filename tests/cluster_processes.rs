@@ -539,9 +539,9 @@ fn a_killed_sequencer_restarts_and_the_journal_continues_without_a_gap() {
     cluster.sequencer.take().expect("sequencer runs").kill();
     let before_kill = journal_commands(&cluster.journal_dir());
     // Until the driver declares the killed client dead, its subscription still takes offers
-    // that nobody will read. A gateway resends only once it sees the ingress disconnected:
-    // a restarted sequencer that saw later requests of a session first would take the earlier
-    // ones for retries of what it already has (see docs/cluster.md).
+    // that nobody will read: a gateway resends once it sees the ingress disconnected. The
+    // restarted sequencer may first read requests the dead one left in the stream; it refuses
+    // those whose session skipped ids (see docs/cluster.md), so the resent ones keep their order.
     cluster.wait_until("the driver dropped the killed sequencer", |c| {
         !c.ingress.is_connected()
     });

@@ -82,8 +82,13 @@ pub struct ReplicaAgent<C, I, A, E, S> {
     streams: AgentStreams<I, A, E, S>,
     paths: AgentPaths,
     catching_up: Option<journal::Reader>,
-    /// An output the stream refused: sent again before anything else.
+    /// An output the stream refused: sent again before anything else, and until it goes no
+    /// input is taken (so outputs never pile up; the back-pressure reaches the sequencer).
     parked: Option<Output>,
+    /// When a heartbeat last went out: while an egress frame is parked, heartbeats still go
+    /// out at the configured interval, so a slow consumer does not look like a dead primary.
+    last_status_ns: Option<u64>,
+    now_ns: u64,
     acks: BTreeMap<u32, Seq>,
     stats: AgentStats,
 }
@@ -118,6 +123,8 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
             paths,
             catching_up: None,
             parked: None,
+            last_status_ns: None,
+            now_ns: 0,
             acks: BTreeMap::new(),
             stats: AgentStats::default(),
         };
@@ -127,16 +134,35 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
 
     /// One duty cycle; returns the work done (zero lets the idle strategy back off).
     pub fn do_work(&mut self) -> Result<usize, AgentError> {
-        let now = self.clock.now_ns();
-        self.replica.on_tick(now);
-        let mut work = if self.catching_up.is_some() {
-            self.catch_up()?
-        } else {
-            self.take_sequenced()?
-        };
+        self.now_ns = self.clock.now_ns();
+        self.replica.on_tick(self.now_ns);
+        let mut work = self.send_outputs()?;
+        if self.parked.is_none() {
+            work += if self.catching_up.is_some() {
+                self.catch_up()?
+            } else {
+                self.take_sequenced()?
+            };
+        }
         work += self.take_acks()?;
         work += self.send_outputs()?;
+        if self.parked.is_some() {
+            work += self.heartbeat_while_parked()?;
+        }
         Ok(work)
+    }
+
+    /// The replica's heartbeats queue behind the parked frame: send one directly when due.
+    fn heartbeat_while_parked(&mut self) -> Result<usize, AgentError> {
+        let interval = self.replica.config().heartbeat_interval_ns;
+        let due = self
+            .last_status_ns
+            .is_none_or(|last| self.now_ns.saturating_sub(last) >= interval);
+        if !due {
+            return Ok(0);
+        }
+        self.send(&Output::Status(self.replica.status()))?;
+        Ok(1)
     }
 
     fn start_catch_up(&mut self) -> Result<(), AgentError> {
@@ -251,6 +277,7 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
                 // Heartbeats are periodic: one that finds the stream busy is dropped, not queued.
                 let bytes = ClusterMessage::ReplicaStatus(*status).encode_to_vec();
                 let _sent = self.streams.status.offer(&bytes)?;
+                self.last_status_ns = Some(self.now_ns);
                 Ok(true)
             }
             Output::Snapshot { seq, bytes, .. } => {

@@ -244,15 +244,24 @@ impl Replica {
     }
 
     /// Lets time pass: heartbeats.
+    /// At most one heartbeat waits in the outputs: a caller that cannot send (a parked egress
+    /// frame ahead of it) does not pile them up.
     pub fn on_tick(&mut self, now_ns: u64) {
         let interval = self.config.heartbeat_interval_ns;
-        if self
+        let due = self
             .last_heartbeat_ns
-            .is_none_or(|last| now_ns.saturating_sub(last) >= interval)
-        {
+            .is_none_or(|last| now_ns.saturating_sub(last) >= interval);
+        let waiting = || self.outputs.iter().any(|o| matches!(o, Output::Status(_)));
+        if due && !waiting() {
             self.last_heartbeat_ns = Some(now_ns);
             self.outputs.push_back(Output::Status(self.status()));
         }
+    }
+
+    /// The configuration it runs with.
+    #[must_use]
+    pub fn config(&self) -> &ReplicaConfig {
+        &self.config
     }
 
     /// The next thing to send or store.

@@ -71,6 +71,15 @@ pub enum IngressError {
     SessionsFull(usize),
     #[error("{0} commands are waiting to be journaled: retry later")]
     Backpressure(usize),
+    /// A session's request ids go up by one: a later one arriving first means the ones between
+    /// were lost on the way (a sequencer restart drops what it had read but not journaled).
+    /// The gateway resends from `expected`; taking `got` now would make those look like retries.
+    #[error("session {session}: request {got} arrived before {expected}: resend from {expected}")]
+    RequestGap {
+        session: u32,
+        expected: u64,
+        got: u64,
+    },
 }
 
 /// The sequencer: see the crate documentation.
@@ -82,9 +91,9 @@ pub struct Sequencer {
     /// The last sequenced request id of each session.
     sessions: BTreeMap<SessionId, RequestId>,
     roles: RoleTracker,
-    /// Whether the replicas' silence clocks run: they start at the first input after
+    /// Whether the replicas' silence clocks run: they start at the first heartbeat after
     /// construction (or recovery), so nobody is judged by journal timestamps from before a
-    /// restart.
+    /// restart, nor for starting later than the sequencer. No role change is due before.
     watching: bool,
     last_timer_ns: Option<u64>,
     pending: VecDeque<Sequenced>,
@@ -142,7 +151,6 @@ impl Sequencer {
     /// Takes one message from a gateway: sequences it, recognises it as a retry, or refuses it.
     /// On `Backpressure` nothing changed: offer the same bytes again later.
     pub fn on_ingress(&mut self, now_ns: u64, bytes: &[u8]) -> Result<Ingress, IngressError> {
-        self.watch(now_ns);
         let command = Command::decode(bytes)?;
         match command {
             Command::Timer(_) => return Err(IngressError::SystemCommand("Timer")),
@@ -163,6 +171,15 @@ impl Sequencer {
                 session,
                 request_id,
                 last,
+            });
+        }
+        if let Some(last) = last
+            && request_id.0 > last.0 + 1
+        {
+            return Err(IngressError::RequestGap {
+                session: session.0,
+                expected: last.0 + 1,
+                got: request_id.0,
             });
         }
         if last.is_none() && self.sessions.len() >= self.config.sessions_max {
@@ -188,10 +205,13 @@ impl Sequencer {
     /// primary has gone silent. Returns how many commands it sequenced.
     pub fn on_tick(&mut self, now_ns: u64) -> usize {
         let before = self.next_seq;
-        self.watch(now_ns);
         self.ensure_roles(now_ns);
         let room = self.pending.len() < self.config.pending_max + SYSTEM_HEADROOM_MAX;
-        if let Some(roles) = self.roles.change_due(now_ns).filter(|_| room) {
+        let change = self
+            .watching
+            .then(|| self.roles.change_due(now_ns))
+            .flatten();
+        if let Some(roles) = change.filter(|_| room) {
             self.sequence_roles(now_ns, roles);
         }
         let room = self.pending.len() < self.config.pending_max + SYSTEM_HEADROOM_MAX;
@@ -249,7 +269,7 @@ impl Sequencer {
         self.roles.replicas()
     }
 
-    /// Gives every replica a full timeout from the sequencer's first input on.
+    /// Gives every replica a full timeout from the first heartbeat on.
     fn watch(&mut self, now_ns: u64) {
         if !self.watching {
             self.watching = true;

@@ -10,7 +10,8 @@
 //! - the order: every accepted command gets the next sequence number and a timestamp that never
 //!   goes backwards;
 //! - deduplication: a client retry, recognised by `(session, request_id)`, is sequenced at most
-//!   once (request ids increase per session);
+//!   once (request ids go up by one per session; one that skips ids is refused until the
+//!   missing ones arrive);
 //! - time: [`protocol::Timer`] commands at a fixed interval, so time-based engine behaviour
 //!   happens at a point of the total order;
 //! - roles: the first command of a fresh journal assigns primary and backup, and when the primary

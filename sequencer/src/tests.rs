@@ -105,6 +105,31 @@ fn timestamps_never_go_backwards_even_when_the_clock_does() {
 }
 
 #[test]
+fn a_request_that_skips_ids_waits_for_the_ones_before_it() {
+    let mut sequencer = Sequencer::new(config());
+    assert!(matches!(
+        sequencer.on_ingress(1, &order(1, 5)),
+        Ok(Ingress::Sequenced(_))
+    ));
+    // 6 and 7 were read by a sequencer that died before journaling them: 8 must not go first,
+    // or the resent 6 and 7 would look like retries of something already sequenced.
+    assert_eq!(
+        sequencer.on_ingress(2, &order(1, 8)),
+        Err(IngressError::RequestGap {
+            session: 1,
+            expected: 6,
+            got: 8
+        })
+    );
+    for (now, id) in [(3, 6), (4, 7), (5, 8)] {
+        assert!(matches!(
+            sequencer.on_ingress(now, &order(1, id)),
+            Ok(Ingress::Sequenced(_))
+        ));
+    }
+}
+
+#[test]
 fn a_retry_is_sequenced_at_most_once() {
     let mut sequencer = Sequencer::new(config());
     assert_eq!(
@@ -254,6 +279,28 @@ fn a_silent_primary_is_replaced_by_the_backup_once() {
     let back = [(1, ReplicaRole::Backup), (2, ReplicaRole::Primary)];
     run(&mut sequencer, 61 * MS, 100 * MS, &back);
     assert_eq!(role_changes(&drain(&mut sequencer)), []);
+}
+
+#[test]
+fn a_primary_that_starts_late_is_given_a_full_timeout_from_the_first_heartbeat() {
+    let mut sequencer = Sequencer::new(config());
+    // Engines start after the sequencer: for 50 ms (ten timeouts) nobody speaks.
+    run(&mut sequencer, 0, 50 * MS, &[]);
+    // The backup is up first; the primary follows 4 ms later, inside its timeout.
+    run(
+        &mut sequencer,
+        51 * MS,
+        54 * MS,
+        &[(2, ReplicaRole::Backup)],
+    );
+    let both = [(1, ReplicaRole::Primary), (2, ReplicaRole::Backup)];
+    run(&mut sequencer, 55 * MS, 80 * MS, &both);
+    assert_eq!(role_changes(&drain(&mut sequencer)), [(1, 1, 2)]);
+    // Had it not come up, the backup would have taken over a timeout after the first beat.
+    let mut other = Sequencer::new(config());
+    run(&mut other, 0, 50 * MS, &[]);
+    run(&mut other, 51 * MS, 60 * MS, &[(2, ReplicaRole::Backup)]);
+    assert_eq!(role_changes(&drain(&mut other)), [(1, 1, 2), (2, 2, 1)]);
 }
 
 #[test]

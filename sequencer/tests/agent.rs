@@ -101,8 +101,9 @@ fn ingress_is_journaled_then_published_in_order_and_retries_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let h = Harness::new();
     let mut agent = h.open(dir.path());
-    for request in 1..=100 {
-        h.ingress.push(&order(1 + (request % 3) as u32, request));
+    // Three sessions, each numbering its requests from 1 (request ids go up by one).
+    for i in 0..100u64 {
+        h.ingress.push(&order(1 + (i % 3) as u32, 1 + i / 3));
     }
     h.ingress.push(&order(2, 2)); // a retry
     h.run(&mut agent, 50);
