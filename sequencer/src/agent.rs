@@ -211,6 +211,20 @@ impl<C: Clock, I: Inbound, S: Inbound, P: Outbound> SequencerAgent<C, I, S, P> {
         Ok(work)
     }
 
+    /// Publishes what is journaled but not yet published, taking no new input: the clean-stop
+    /// path, so that replicas end level with the journal. Returns whether all of it is out
+    /// (call again, idling, while it is not).
+    pub fn publish_journaled(&mut self) -> Result<bool, AgentError> {
+        self.journal.tick(self.clock.now_ns())?;
+        self.publish()?;
+        let limit = if self.publish_durable_only {
+            self.journal.durable_seq()
+        } else {
+            self.journal.last_seq()
+        };
+        Ok(self.parked.is_none() && self.reader.next_seq() > limit)
+    }
+
     /// Syncs and closes the journal.
     pub fn close(self) -> Result<(), AgentError> {
         self.journal.close()?;

@@ -1,5 +1,7 @@
 //! `lockstep sequencer`: the sequencer agent over Aeron, journal first, until a signal.
 
+use std::time::{Duration, Instant};
+
 use anyhow::Context as _;
 use clap::Args;
 use sequencer::{SequencerAgent, SequencerConfig};
@@ -8,6 +10,9 @@ use transport::{IdleStrategy as _, SystemClock};
 use super::config::{ClusterConfig, Override, nanos};
 use super::streams::RoleChangeLog;
 use super::{CommonArgs, connect, init_tracing, publication, stop_on_signals, subscription};
+
+/// How long a stopping sequencer tries to publish what it journaled.
+const STOP_PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `lockstep sequencer`.
 #[derive(Debug, Args)]
@@ -87,6 +92,21 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
     while !stop.is_stopped() {
         let work = agent.do_work().context("sequencer duty cycle")?;
         idle.idle(work);
+    }
+    // Publish what is journaled, so engines stop level with the journal (bounded: a stalled
+    // stream must not keep a stopping sequencer alive).
+    let deadline = Instant::now() + STOP_PUBLISH_TIMEOUT;
+    while !agent
+        .publish_journaled()
+        .context("publishing the journal's tail")?
+    {
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                "stopping with journaled records unpublished: engines get them after a restart"
+            );
+            break;
+        }
+        idle.idle(0);
     }
     let (stats, next_seq) = (agent.stats(), agent.core().next_seq().0);
     agent.close().context("closing the journal")?;
