@@ -56,6 +56,7 @@ pub(crate) struct ClusterConfig {
     pub(crate) aeron_dir: PathBuf,
     pub(crate) embedded_driver: bool,
     pub(crate) driver_timeout: Duration,
+    pub(crate) client_liveness_timeout: Duration,
     pub(crate) streams: Streams,
     pub(crate) journal_dir: PathBuf,
     pub(crate) journal: journal::Config,
@@ -96,6 +97,7 @@ struct RawAeron {
     dir: PathBuf,
     embedded_driver: bool,
     driver_timeout: String,
+    client_liveness_timeout: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,6 +282,17 @@ fn validate(raw: Raw, origin: &str) -> Result<ClusterConfig, ConfigError> {
         validate_replicas(&raw.sequencer.replicas).map_err(|r| err("sequencer.replicas", r))?;
     let replica_timeout = duration("sequencer.replica_timeout", &raw.sequencer.replica_timeout)?;
     let heartbeat_interval = duration("engine.heartbeat_interval", &raw.engine.heartbeat_interval)?;
+    let liveness = |text: &str| {
+        let key = "aeron.client_liveness_timeout";
+        let timeout = duration(key, text)?;
+        if timeout < Duration::from_secs(2) {
+            return Err(err(
+                key,
+                "must be at least 2s (four client keepalives)".into(),
+            ));
+        }
+        Ok(timeout)
+    };
     if replica_timeout.is_zero() {
         return Err(err("sequencer.replica_timeout", "must be positive".into()));
     }
@@ -294,6 +307,7 @@ fn validate(raw: Raw, origin: &str) -> Result<ClusterConfig, ConfigError> {
         aeron_dir: raw.aeron.dir,
         embedded_driver: raw.aeron.embedded_driver,
         driver_timeout: duration("aeron.driver_timeout", &raw.aeron.driver_timeout)?,
+        client_liveness_timeout: liveness(&raw.aeron.client_liveness_timeout)?,
         streams: validate_streams(raw.streams).map_err(|(key, r)| err(&key, r))?,
         journal_dir: raw.journal.dir.clone(),
         journal: validate_journal(&raw.journal).map_err(|(key, r)| err(key, r))?,
@@ -495,6 +509,10 @@ mod tests {
         assert_eq!(
             key_of("[streams.acks]\nchannel = \"tcp://x\"\n").as_deref(),
             Some("streams.acks.channel")
+        );
+        assert_eq!(
+            key_of("[aeron]\nclient_liveness_timeout = \"500ms\"\n").as_deref(),
+            Some("aeron.client_liveness_timeout")
         );
         let syntax = load_text("[journal\n").unwrap_err();
         assert!(syntax.to_string().starts_with("config F: "), "{syntax}");

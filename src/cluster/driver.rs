@@ -1,14 +1,14 @@
 //! `lockstep driver`: a standalone media driver in `aeron.dir`, until a signal. Run it when the
 //! sequencer must be restartable without taking every process's transport down with it.
 //!
-//! The C driver reads Aeron's environment variables at start, e.g.
-//! `AERON_CLIENT_LIVENESS_TIMEOUT=1s`: how long a killed process's publications and
+//! `aeron.client_liveness_timeout` says how long a killed process's publications and
 //! subscriptions (which hold IPC publications back) outlive it. See docs/cluster.md.
 
 use anyhow::Context as _;
 use clap::Args;
 use transport::{DriverConfig, IdleStrategy as _, MediaDriver};
 
+use super::config::ClusterConfig;
 use super::{CommonArgs, init_tracing, stop_on_signals};
 
 /// `lockstep driver`.
@@ -22,7 +22,7 @@ pub(crate) fn run(args: &DriverArgs) -> anyhow::Result<()> {
     let config = args.common.load(Vec::new())?;
     init_tracing(config.log_level);
     let stop = stop_on_signals()?;
-    let driver = launch(&config.aeron_dir)?;
+    let driver = launch(&config)?;
     // The driver runs on its own thread; this one only waits for the signal, idly.
     let mut idle = transport::IdleConfig::Sleep(std::time::Duration::from_millis(10)).build();
     while !stop.is_stopped() {
@@ -33,11 +33,13 @@ pub(crate) fn run(args: &DriverArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Launches a driver in `dir` with the transport's defaults (small terms, one shared thread,
-/// back-off idling).
-pub(crate) fn launch(dir: &std::path::Path) -> anyhow::Result<MediaDriver> {
+/// Launches a driver in `aeron.dir` with the transport's defaults (small terms, one shared
+/// thread, back-off idling) and the configured client liveness timeout.
+pub(crate) fn launch(config: &ClusterConfig) -> anyhow::Result<MediaDriver> {
+    let dir = &config.aeron_dir;
     let config = DriverConfig {
-        dir: Some(dir.to_owned()),
+        dir: Some(dir.clone()),
+        client_liveness_timeout: Some(config.client_liveness_timeout),
         ..DriverConfig::default()
     };
     let driver = MediaDriver::launch(&config)

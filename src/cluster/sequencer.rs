@@ -47,7 +47,7 @@ pub(crate) fn run(args: &SequencerArgs) -> anyhow::Result<()> {
     init_tracing(config.log_level);
     let stop = stop_on_signals()?;
     let driver = if config.embedded_driver {
-        Some(super::driver::launch(&config.aeron_dir)?)
+        Some(super::driver::launch(&config)?)
     } else {
         None
     };

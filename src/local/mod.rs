@@ -36,12 +36,9 @@ const ADD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The consumer id this client acknowledges egress under.
 const CONSUMER: u32 = 1;
 
-/// A `lockstep driver` process keeps a killed process's publications and subscriptions (which
-/// hold IPC publications back) for 2 s instead of Aeron's 10 s, checking every 100 ms.
-const DRIVER_ENV: [(&str, &str); 2] = [
-    ("AERON_CLIENT_LIVENESS_TIMEOUT", "2s"),
-    ("AERON_TIMER_INTERVAL", "100ms"),
-];
+/// How long the driver keeps a killed process's publications and subscriptions (which hold
+/// IPC publications back): the configuration's default, `aeron.client_liveness_timeout`.
+const CLIENT_LIVENESS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where the media driver runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,19 +192,14 @@ impl LocalCluster {
             DriverHost::Embedded => Driver::Embedded(Box::new(
                 MediaDriver::launch(&DriverConfig {
                     dir: Some(settings.aeron_dir.clone()),
+                    client_liveness_timeout: Some(CLIENT_LIVENESS_TIMEOUT),
                     ..DriverConfig::default()
                 })
                 .context("launching the media driver")?,
             )),
             DriverHost::Process => {
                 let args = ["driver", "--config", path_str(&config)?];
-                Driver::Process(Proc::spawn(
-                    &settings.exe,
-                    dir,
-                    "driver",
-                    &args,
-                    &DRIVER_ENV,
-                )?)
+                Driver::Process(Proc::spawn(&settings.exe, dir, "driver", &args, &[])?)
             }
         };
         let client = connect(&settings.aeron_dir, &driver)?;

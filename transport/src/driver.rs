@@ -28,6 +28,9 @@ const _: () =
 /// minimum).
 pub const COUNTERS_BUFFER_LENGTH_DEFAULT: usize = 1024 * 1024;
 
+/// The shortest client liveness timeout accepted: four of the clients' 500 ms keepalives.
+const CLIENT_LIVENESS_MIN_NS: u64 = 2_000_000_000;
+
 /// How the driver spreads its three agents (conductor, sender, receiver) over threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DriverThreading {
@@ -61,6 +64,12 @@ pub struct DriverConfig {
     pub idle: IdleConfig,
     /// Delete the directory when the driver closes (and any stale one at start).
     pub delete_dir_on_shutdown: bool,
+    /// How long a client (a process) may go without a keepalive before the driver drops it
+    /// and its publications and subscriptions. A dead subscriber holds an IPC publication
+    /// back until then, so in a cluster this bounds the stall after a process dies. Clients
+    /// keep alive every 500 ms; the driver checks every twentieth of this. `None`: Aeron's
+    /// 10 s (and its 1 s check).
+    pub client_liveness_timeout: Option<std::time::Duration>,
 }
 
 impl Default for DriverConfig {
@@ -74,6 +83,7 @@ impl Default for DriverConfig {
             threading: DriverThreading::Shared,
             idle: IdleConfig::Backoff,
             delete_dir_on_shutdown: true,
+            client_liveness_timeout: None,
         }
     }
 }
@@ -87,6 +97,9 @@ pub enum DriverError {
     /// A term length outside Aeron's rules.
     #[error("term length {0} is not a power of two in {TERM_LENGTH_MIN}..={TERM_LENGTH_MAX}")]
     BadTermLength(u32),
+    /// A client liveness timeout too short for the clients' keepalives.
+    #[error("client liveness timeout {0:?} is below 2 s (four client keepalives)")]
+    BadLiveness(std::time::Duration),
     /// The driver context rejected a setting.
     #[error("setting {setting} on the driver context: {source}")]
     Config {
@@ -246,6 +259,18 @@ fn configure_context(dir: &Path, config: &DriverConfig) -> Result<AeronDriverCon
         DriverThreading::Dedicated => aeron_threading_mode_enum::AERON_THREADING_MODE_DEDICATED,
     };
     set("threading_mode", context.set_threading_mode(mode))?;
+    if let Some(timeout) = config.client_liveness_timeout {
+        let ns =
+            u64::try_from(timeout.as_nanos()).map_err(|_| DriverError::BadLiveness(timeout))?;
+        if ns < CLIENT_LIVENESS_MIN_NS {
+            return Err(DriverError::BadLiveness(timeout));
+        }
+        set(
+            "client_liveness_timeout",
+            context.set_client_liveness_timeout_ns(ns),
+        )?;
+        set("timer_interval", context.set_timer_interval_ns(ns / 20))?;
+    }
     set_driver_idle(&context, config.idle)?;
     Ok(context)
 }

@@ -120,3 +120,13 @@ fn bad_term_length_is_rejected_before_starting() {
         "{error:?}"
     );
 }
+
+#[test]
+fn a_client_liveness_timeout_below_the_keepalives_is_rejected() {
+    let config = DriverConfig {
+        client_liveness_timeout: Some(Duration::from_millis(1500)),
+        ..DriverConfig::default()
+    };
+    let error = MediaDriver::launch(&config).expect_err("too short");
+    assert!(matches!(error, DriverError::BadLiveness(_)), "{error:?}");
+}
