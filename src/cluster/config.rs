@@ -57,6 +57,7 @@ pub(crate) struct ClusterConfig {
     pub(crate) embedded_driver: bool,
     pub(crate) driver_timeout: Duration,
     pub(crate) client_liveness_timeout: Duration,
+    pub(crate) driver_timer_interval: Duration,
     pub(crate) streams: Streams,
     pub(crate) journal_dir: PathBuf,
     pub(crate) journal: journal::Config,
@@ -98,6 +99,7 @@ struct RawAeron {
     embedded_driver: bool,
     driver_timeout: String,
     client_liveness_timeout: String,
+    timer_interval: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,6 +284,13 @@ fn validate(raw: Raw, origin: &str) -> Result<ClusterConfig, ConfigError> {
         validate_replicas(&raw.sequencer.replicas).map_err(|r| err("sequencer.replicas", r))?;
     let replica_timeout = duration("sequencer.replica_timeout", &raw.sequencer.replica_timeout)?;
     let heartbeat_interval = duration("engine.heartbeat_interval", &raw.engine.heartbeat_interval)?;
+    let positive = |key: &str, text: &str| {
+        let value = duration(key, text)?;
+        if value.is_zero() {
+            return Err(err(key, "must be positive".into()));
+        }
+        Ok(value)
+    };
     let liveness = |text: &str| {
         let key = "aeron.client_liveness_timeout";
         let timeout = duration(key, text)?;
@@ -308,6 +317,7 @@ fn validate(raw: Raw, origin: &str) -> Result<ClusterConfig, ConfigError> {
         embedded_driver: raw.aeron.embedded_driver,
         driver_timeout: duration("aeron.driver_timeout", &raw.aeron.driver_timeout)?,
         client_liveness_timeout: liveness(&raw.aeron.client_liveness_timeout)?,
+        driver_timer_interval: positive("aeron.timer_interval", &raw.aeron.timer_interval)?,
         streams: validate_streams(raw.streams).map_err(|(key, r)| err(&key, r))?,
         journal_dir: raw.journal.dir.clone(),
         journal: validate_journal(&raw.journal).map_err(|(key, r)| err(key, r))?,

@@ -40,6 +40,7 @@ pub(crate) fn launch(config: &ClusterConfig) -> anyhow::Result<MediaDriver> {
     let config = DriverConfig {
         dir: Some(dir.clone()),
         client_liveness_timeout: Some(config.client_liveness_timeout),
+        timer_interval: Some(config.driver_timer_interval),
         ..DriverConfig::default()
     };
     let driver = MediaDriver::launch(&config)

@@ -12,7 +12,7 @@ use protocol::NodeId;
 use replica::{AgentPaths, AgentStreams, ReplicaAgent, ReplicaConfig};
 use transport::{Backoff, IdleStrategy as _, StopFlag, SystemClock};
 
-use super::config::{ClusterConfig, Override, nanos};
+use super::config::{ClusterConfig, Override, StreamSettings, nanos};
 use super::{CommonArgs, connect, init_tracing, publication, stop_on_signals, subscription};
 
 /// How long an engine waits for the sequencer to create the journal it catches up from.
@@ -93,11 +93,20 @@ fn wait_for_journal(dir: &Path, stop: &StopFlag) -> anyhow::Result<bool> {
     }
 }
 
+/// The sequenced stream as an engine subscribes to it: untethered, so a dead or stalled engine
+/// never holds the sequencer back (it is dropped, rejoins, and catches up from the journal).
+fn untethered(stream: &StreamSettings) -> StreamSettings {
+    StreamSettings {
+        channel: stream.channel.clone().with("tether", "false"),
+        stream_id: stream.stream_id,
+    }
+}
+
 fn serve(config: &ClusterConfig, node: NodeId, stop: &StopFlag) -> anyhow::Result<()> {
     let client = connect(config, &format!("lockstep-engine-{}", node.0))?;
     let s = &config.streams;
     let streams = AgentStreams {
-        sequenced: subscription(&client, &s.sequenced, "sequenced")?,
+        sequenced: subscription(&client, &untethered(&s.sequenced), "sequenced")?,
         acks: subscription(&client, &s.acks, "acks")?,
         egress: publication(&client, &s.egress, "egress")?,
         status: publication(&client, &s.status, "status")?,

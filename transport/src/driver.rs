@@ -66,10 +66,13 @@ pub struct DriverConfig {
     pub delete_dir_on_shutdown: bool,
     /// How long a client (a process) may go without a keepalive before the driver drops it
     /// and its publications and subscriptions. A dead subscriber holds an IPC publication
-    /// back until then, so in a cluster this bounds the stall after a process dies. Clients
-    /// keep alive every 500 ms; the driver checks every twentieth of this. `None`: Aeron's
-    /// 10 s (and its 1 s check).
+    /// back until then (unless it is untethered), so in a cluster this bounds the stall after
+    /// a process dies. Clients keep alive every 500 ms. `None`: Aeron's 10 s.
     pub client_liveness_timeout: Option<std::time::Duration>,
+    /// How often the driver's conductor checks its resources: client liveness, and untethered
+    /// subscribers that fell a window behind (see `docs/transport.md`). It bounds how late
+    /// those timeouts fire. `None`: Aeron's 1 s.
+    pub timer_interval: Option<std::time::Duration>,
 }
 
 impl Default for DriverConfig {
@@ -84,6 +87,7 @@ impl Default for DriverConfig {
             idle: IdleConfig::Backoff,
             delete_dir_on_shutdown: true,
             client_liveness_timeout: None,
+            timer_interval: None,
         }
     }
 }
@@ -97,6 +101,9 @@ pub enum DriverError {
     /// A term length outside Aeron's rules.
     #[error("term length {0} is not a power of two in {TERM_LENGTH_MIN}..={TERM_LENGTH_MAX}")]
     BadTermLength(u32),
+    /// A zero (or absurdly long) driver timer interval.
+    #[error("driver timer interval {0:?} must be positive")]
+    BadTimerInterval(std::time::Duration),
     /// A client liveness timeout too short for the clients' keepalives.
     #[error("client liveness timeout {0:?} is below 2 s (four client keepalives)")]
     BadLiveness(std::time::Duration),
@@ -269,7 +276,13 @@ fn configure_context(dir: &Path, config: &DriverConfig) -> Result<AeronDriverCon
             "client_liveness_timeout",
             context.set_client_liveness_timeout_ns(ns),
         )?;
-        set("timer_interval", context.set_timer_interval_ns(ns / 20))?;
+    }
+    if let Some(interval) = config.timer_interval {
+        let ns = u64::try_from(interval.as_nanos())
+            .ok()
+            .filter(|&ns| ns > 0)
+            .ok_or(DriverError::BadTimerInterval(interval))?;
+        set("timer_interval", context.set_timer_interval_ns(ns))?;
     }
     set_driver_idle(&context, config.idle)?;
     Ok(context)
