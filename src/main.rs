@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod cluster;
 mod demo;
 mod journal_cmd;
+mod pipeline;
 
 /// Lockstep: a sequencer with a primary-backup replicated matching engine.
 #[derive(Debug, Parser)]
@@ -18,8 +19,11 @@ struct Cli {
 enum Command {
     /// Inspect, verify or dump a journal.
     Journal(journal_cmd::JournalArgs),
-    /// Run the built pipeline end to end on generated order flow.
+    /// Run a whole cluster on this machine as processes: order flow, a primary kill, the
+    /// failover, latency percentiles, and state hashes checked against an offline replay.
     Demo(demo::DemoArgs),
+    /// Run the pipeline in one process with no transport: journal, engine, replay, snapshot.
+    Pipeline(pipeline::PipelineArgs),
     /// Run the cluster's sequencer (journal, then the sequenced stream) until SIGTERM/SIGINT.
     Sequencer(cluster::sequencer::SequencerArgs),
     /// Run one matching engine replica (`--node N`) until SIGTERM/SIGINT.
@@ -35,6 +39,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Journal(args) => journal_cmd::run(args),
         Command::Demo(args) => demo::run(&args),
+        Command::Pipeline(args) => pipeline::run(&args),
         Command::Sequencer(args) => cluster::sequencer::run(&args),
         Command::Engine(args) => cluster::engine::run(&args),
         Command::Driver(args) => cluster::driver::run(&args),

@@ -1,4 +1,5 @@
-//! `lockstep demo`: the built pipeline end to end in one process, on generated order flow.
+//! `lockstep pipeline`: the pipeline in one process, on generated order flow, with no transport:
+//! how fast the journal and the engine go together, and proof that the journal is the truth.
 //!
 //! Stamps each command with a sequence number and the wall clock (the sequencer's job), appends
 //! it to a journal under the chosen durability policy, applies it to a live engine, then proves
@@ -14,9 +15,9 @@ use matching_engine::{Engine, EngineConfig};
 use protocol::{Command, Event, Seq, Sequenced, TimestampNs};
 use workload::{Flow, FlowConfig};
 
-/// Options of `lockstep demo`.
+/// Options of `lockstep pipeline`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct DemoArgs {
+pub(crate) struct PipelineArgs {
     /// Trading commands to generate (after the instrument and account set-up).
     #[arg(long, default_value_t = 1_000_000)]
     commands: u64,
@@ -83,12 +84,12 @@ impl Outcome {
     }
 }
 
-pub(crate) fn run(args: &DemoArgs) -> Result<()> {
+pub(crate) fn run(args: &PipelineArgs) -> Result<()> {
     let (dir, _temp) = match &args.journal {
         Some(dir) => {
             ensure!(
                 !dir.exists(),
-                "{} exists: the demo writes a new journal",
+                "{} exists: the pipeline writes a new journal",
                 dir.display()
             );
             (dir.clone(), None)
@@ -125,7 +126,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// The demo's engines: the flow keeps a few tens of thousands of orders open, so a quarter of the
+/// The pipeline's engines: the flow keeps a few tens of thousands of orders open, so a quarter of the
 /// default order capacity is ample and each engine starts faster.
 fn engine_config() -> EngineConfig {
     EngineConfig {
@@ -137,7 +138,7 @@ fn engine_config() -> EngineConfig {
 /// The sequencer's part and the primary's: stamp, journal, apply. Returns the time it took,
 /// engine construction excluded.
 fn sequence_and_apply(
-    args: &DemoArgs,
+    args: &PipelineArgs,
     dir: &std::path::Path,
 ) -> Result<(Engine, Outcome, Duration)> {
     let config = journal::Config {
@@ -277,7 +278,7 @@ impl MonotonicClock {
     }
 }
 
-#[allow(clippy::print_stdout, reason = "the demo's output is its report")]
+#[allow(clippy::print_stdout, reason = "the pipeline's output is its report")]
 fn say(line: &str) {
     println!("{line}");
 }

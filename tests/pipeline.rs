@@ -1,4 +1,4 @@
-//! The main job runs end to end through the real binary: journal, verify, replay, snapshot.
+//! The one-process pipeline through the real binary: journal, verify, replay, snapshot.
 
 use std::process::Command;
 
@@ -7,12 +7,12 @@ fn lockstep() -> Command {
 }
 
 #[test]
-fn demo_journals_replays_and_agrees_on_the_state_hash() {
+fn pipeline_journals_replays_and_agrees_on_the_state_hash() {
     let temp = tempfile::tempdir().expect("temp dir");
     let dir = temp.path().join("journal");
     let output = lockstep()
         .args([
-            "demo",
+            "pipeline",
             "--commands",
             "20000",
             "--seed",
@@ -23,11 +23,11 @@ fn demo_journals_replays_and_agrees_on_the_state_hash() {
         .arg("--journal")
         .arg(&dir)
         .output()
-        .expect("run lockstep demo");
+        .expect("run lockstep pipeline");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "demo failed: {stdout}\n{}",
+        "pipeline failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("verified 20005 records"), "{stdout}");
@@ -43,13 +43,13 @@ fn demo_journals_replays_and_agrees_on_the_state_hash() {
 }
 
 #[test]
-fn demo_refuses_to_overwrite_an_existing_journal() {
+fn pipeline_refuses_to_overwrite_an_existing_journal() {
     let temp = tempfile::tempdir().expect("temp dir");
     let output = lockstep()
-        .args(["demo", "--commands", "10", "--journal"])
+        .args(["pipeline", "--commands", "10", "--journal"])
         .arg(temp.path())
         .output()
-        .expect("run lockstep demo");
+        .expect("run lockstep pipeline");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("exists"), "{stderr}");
@@ -58,7 +58,7 @@ fn demo_refuses_to_overwrite_an_existing_journal() {
 #[test]
 fn bad_arguments_get_a_usage_error_not_a_panic() {
     let output = lockstep()
-        .args(["demo", "--commands", "many"])
+        .args(["pipeline", "--commands", "many"])
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(2));

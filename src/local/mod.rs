@@ -24,6 +24,7 @@ use transport::{
     Publication, StreamId, Subscription,
 };
 
+pub mod latency;
 mod process;
 mod replay;
 
@@ -39,6 +40,8 @@ const CONSUMER: u32 = 1;
 /// How long the driver keeps a killed process's publications and subscriptions (which hold
 /// IPC publications back): the configuration's default, `aeron.client_liveness_timeout`.
 const CLIENT_LIVENESS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the driver checks liveness and untethered subscribers: `aeron.timer_interval`.
+const DRIVER_TIMER_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Where the media driver runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,8 @@ pub struct Settings {
     /// `sequencer.timer_interval` ("0s": no timers).
     pub timer_interval: String,
     pub hash_interval: u64,
+    /// `engine.heartbeat_interval`.
+    pub heartbeat_interval: String,
     /// `run.idle` of every process.
     pub idle: String,
     /// Keep every delivered event (for comparison with an offline replay).
@@ -84,6 +89,7 @@ impl Settings {
             replica_timeout: "1s".into(),
             timer_interval: "0s".into(),
             hash_interval: 64,
+            heartbeat_interval: "10ms".into(),
             idle: "backoff".into(),
             keep_events: true,
         }
@@ -98,7 +104,8 @@ impl Settings {
             "[aeron]\ndir = {:?}\nembedded_driver = false\n\n{}{}{}{}{}\n\
              [journal]\ndir = {:?}\ndurability = {:?}\nsegment_size_bytes = 67108864\n\n\
              [sequencer]\nreplica_timeout = {:?}\ntimer_interval = {:?}\n\n\
-             [engine]\nhash_interval = {}\nsnapshots_dir = {:?}\n\n[run]\nidle = {:?}\n",
+             [engine]\nhash_interval = {}\nheartbeat_interval = {:?}\nsnapshots_dir = {:?}\n\n\
+             [run]\nidle = {:?}\n",
             self.aeron_dir.display().to_string(),
             stream("ingress", 1),
             stream("sequenced", 2),
@@ -110,6 +117,7 @@ impl Settings {
             self.replica_timeout,
             self.timer_interval,
             self.hash_interval,
+            self.heartbeat_interval,
             dir.join("snapshots-{node}").display().to_string(),
             self.idle,
         )
@@ -193,6 +201,7 @@ impl LocalCluster {
                 MediaDriver::launch(&DriverConfig {
                     dir: Some(settings.aeron_dir.clone()),
                     client_liveness_timeout: Some(CLIENT_LIVENESS_TIMEOUT),
+                    timer_interval: Some(DRIVER_TIMER_INTERVAL),
                     ..DriverConfig::default()
                 })
                 .context("launching the media driver")?,

@@ -1,0 +1,291 @@
+//! `lockstep demo`: the whole cluster on this machine, as separate processes over an embedded
+//! Aeron media driver. It starts `lockstep sequencer` and two `lockstep engine`s (primary and
+//! backup), offers a generated multi-instrument order flow at a fixed rate for a few seconds as
+//! a gateway would, SIGKILLs the primary halfway, measures how long until the promoted backup's
+//! first event, restarts the old primary (it rejoins as backup), and ends with throughput, HDR
+//! latency percentiles, and the state hashes of both engines and of an offline replay of the
+//! journal, which must all be equal.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use lockstep::local::latency::{Latency, micros, write_hgrm};
+use lockstep::local::{DriverHost, LocalCluster, Replay, Settings};
+use protocol::Term;
+use transport::{IdleConfig, IdleStrategy as _};
+use workload::{Flow, FlowConfig};
+
+/// Options of `lockstep demo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DemoArgs {
+    /// Seconds of order flow.
+    #[arg(long, default_value_t = 6)]
+    seconds: u64,
+    /// Commands offered per second (open loop: each command is due at a fixed time, and its
+    /// latency counts from then, so a stall counts against everything behind it).
+    #[arg(long, default_value_t = 20_000)]
+    rate: u64,
+    /// Seed of the generated flow.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Do not kill the primary.
+    #[arg(long)]
+    no_kill: bool,
+    /// A primary silent this long is replaced (sequencer.replica_timeout).
+    #[arg(long, default_value = "50ms")]
+    replica_timeout: String,
+    /// Engines heartbeat this often (engine.heartbeat_interval).
+    #[arg(long, default_value = "5ms")]
+    heartbeat_interval: String,
+    /// Journal durability: none | group | every.
+    #[arg(long, default_value = "group")]
+    durability: String,
+    /// Idle strategy of every process and of this client: backoff | yield | busy-spin.
+    #[arg(long, default_value = "backoff")]
+    idle: String,
+    /// Keep the cluster's files (configuration, journal, snapshots, process logs) in this new
+    /// directory. Default: a temporary directory, removed at the end.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Write the round-trip latency histogram here (HdrHistogram `.hgrm` text, microseconds).
+    #[arg(long)]
+    hgrm: Option<PathBuf>,
+}
+
+/// What the load phase measured.
+struct Run {
+    sent: u64,
+    elapsed: Duration,
+    latency: Latency,
+    kill: Option<Kill>,
+}
+
+struct Kill {
+    at: Duration,
+    failover: Option<Duration>,
+    rejoined: bool,
+}
+
+pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    ensure!(
+        args.rate > 0 && args.seconds > 0,
+        "--rate and --seconds must be positive"
+    );
+    let idle: IdleConfig = args
+        .idle
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--idle: {e}"))?;
+    let (dir, _temp) = match &args.dir {
+        Some(dir) => {
+            ensure!(
+                !dir.exists(),
+                "{} exists: the demo needs a new directory",
+                dir.display()
+            );
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            (dir.clone(), None)
+        }
+        None => {
+            let temp = tempfile::tempdir().context("creating a temporary directory")?;
+            (temp.path().to_owned(), Some(temp))
+        }
+    };
+    let settings = Settings {
+        driver: DriverHost::Embedded,
+        durability: args.durability.clone(),
+        replica_timeout: args.replica_timeout.clone(),
+        heartbeat_interval: args.heartbeat_interval.clone(),
+        timer_interval: "10ms".into(),
+        hash_interval: 1024,
+        idle: args.idle.clone(),
+        keep_events: false,
+        ..Settings::new(
+            std::env::current_exe().context("finding the lockstep executable")?,
+            transport::unique_aeron_dir("lockstep-demo"),
+            1000,
+        )
+    };
+    say(&format!("cluster files in {}", dir.display()));
+    let mut cluster = LocalCluster::start(settings, &dir).context("starting the cluster")?;
+    describe(&cluster);
+    let run = drive(&mut cluster, args, idle)?;
+    let (replay, finals) = cluster.finish().context("stopping the cluster")?;
+    report(args, &run, &replay, &finals)?;
+    cluster.shutdown()
+}
+
+fn describe(cluster: &LocalCluster) {
+    let pid = |p: Option<&lockstep::local::Proc>| p.map_or(0, lockstep::local::Proc::pid);
+    say(&format!(
+        "running: embedded media driver, sequencer (pid {}), engine 1 primary (pid {}), engine 2 \
+         backup (pid {}), all in term 1",
+        pid(cluster.sequencer.as_ref()),
+        pid(cluster.engines.get(&1)),
+        pid(cluster.engines.get(&2)),
+    ));
+}
+
+/// Offers the flow at the configured rate, killing the primary halfway and restarting it once
+/// the backup serves; returns when every command is answered.
+fn drive(cluster: &mut LocalCluster, args: &DemoArgs, idle: IdleConfig) -> anyhow::Result<Run> {
+    let total = args.rate * args.seconds;
+    let interval_ns = 1_000_000_000 / args.rate;
+    let mut flow = Flow::new(FlowConfig {
+        seed: args.seed,
+        ..FlowConfig::default()
+    });
+    let mut latency = Latency::new();
+    let mut kill = None;
+    let mut idle = idle.build();
+    let start = Instant::now();
+    let due = |i: u64| start + Duration::from_nanos(i * interval_ns);
+    let (mut sent, mut next) = (0u64, flow.next());
+    let deadline = due(total) + Duration::from_secs(60);
+    while sent < total || latency.outstanding() > 0 {
+        ensure!(
+            Instant::now() < deadline,
+            "{} commands were never answered",
+            latency.outstanding()
+        );
+        let mut work = 0;
+        while let Some(command) = next
+            .as_ref()
+            .filter(|_| sent < total && due(sent) <= Instant::now())
+        {
+            if !cluster.offer(command)? {
+                break;
+            }
+            latency.sent(command.origin(), due(sent));
+            (sent, next, work) = (sent + 1, flow.next(), work + 1);
+        }
+        work += cluster.service_with(|e| {
+            let now = Instant::now();
+            latency.on_event(&e.event, now);
+            if let Some(k) = kill.as_mut().filter(|_| e.prefix.term > Term(1)) {
+                failover(k, start, now);
+            }
+        })?;
+        if !args.no_kill && kill.is_none() && sent >= total / 2 {
+            kill = Some(kill_primary(cluster, start)?);
+        }
+        if let Some(k) = kill.as_mut() {
+            rejoin(cluster, k, start)?;
+        }
+        idle.idle(work);
+    }
+    Ok(Run {
+        sent,
+        elapsed: start.elapsed(),
+        latency,
+        kill,
+    })
+}
+
+fn kill_primary(cluster: &mut LocalCluster, start: Instant) -> anyhow::Result<Kill> {
+    let at = start.elapsed();
+    let pid = cluster
+        .engines
+        .get(&1)
+        .map_or(0, lockstep::local::Proc::pid);
+    cluster.kill_engine(1)?;
+    say(&format!(
+        "{:7.3} s  SIGKILL engine 1, the primary (pid {pid})",
+        at.as_secs_f64()
+    ));
+    Ok(Kill {
+        at,
+        failover: None,
+        rejoined: false,
+    })
+}
+
+fn failover(kill: &mut Kill, start: Instant, now: Instant) {
+    if kill.failover.is_none() {
+        let after = now.duration_since(start).saturating_sub(kill.at);
+        kill.failover = Some(after);
+        say(&format!(
+            "{:7.3} s  first event from engine 2, promoted to primary in term 2: {:.1} ms after the kill",
+            (kill.at + after).as_secs_f64(),
+            after.as_secs_f64() * 1e3
+        ));
+    }
+}
+
+/// Restarts the killed primary half a second after the failover: it rejoins as backup.
+fn rejoin(cluster: &mut LocalCluster, kill: &mut Kill, start: Instant) -> anyhow::Result<()> {
+    let Some(failover) = kill.failover else {
+        return Ok(());
+    };
+    if kill.rejoined || start.elapsed() < kill.at + failover + Duration::from_millis(500) {
+        return Ok(());
+    }
+    cluster.start_engine(1)?;
+    kill.rejoined = true;
+    say(&format!(
+        "{:7.3} s  engine 1 restarted: it catches up from its snapshot and the journal, as backup",
+        start.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+fn report(
+    args: &DemoArgs,
+    run: &Run,
+    replay: &Replay,
+    finals: &std::collections::BTreeMap<u32, lockstep::local::Final>,
+) -> anyhow::Result<()> {
+    let secs = run.elapsed.as_secs_f64();
+    #[allow(clippy::cast_precision_loss, reason = "a displayed rate")]
+    let rate = run.sent as f64 / secs;
+    say(&format!(
+        "throughput: {} commands in {secs:.2} s = {rate:.0} commands/s (offered {}/s); journal: {} \
+         records, {} events",
+        run.sent,
+        args.rate,
+        replay.last_seq.0,
+        replay.events.len()
+    ));
+    let h = run.latency.histogram();
+    say(&format!(
+        "round trip (gateway -> sequencer -> journal -> primary -> gateway), from when each \
+         command was due, {} answered: p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, p99.9 {:.0} us, \
+         max {:.0} us",
+        h.len(),
+        micros(h, 0.5),
+        micros(h, 0.9),
+        micros(h, 0.99),
+        micros(h, 0.999),
+        micros(h, 1.0)
+    ));
+    if let Some(path) = &args.hgrm {
+        write_hgrm(h, path)?;
+        say(&format!("latency histogram written to {}", path.display()));
+    }
+    if let Some(kill) = &run.kill {
+        let Some(failover) = kill.failover else {
+            bail!("the primary was killed but no event from a new primary arrived");
+        };
+        say(&format!(
+            "failover: kill -> first event from the new primary {:.1} ms (replica timeout {})",
+            failover.as_secs_f64() * 1e3,
+            args.replica_timeout
+        ));
+    }
+    for (node, f) in finals {
+        say(&format!(
+            "engine {node}: {} in term {}, applied seq {}, state hash {:#034x}",
+            f.role, f.term, f.applied_seq, f.hash
+        ));
+    }
+    say(&format!(
+        "offline replay of the journal: seq {}, state hash {:#034x}: all equal",
+        replay.last_seq.0, replay.hash
+    ));
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "the demo's output is its report")]
+fn say(line: &str) {
+    println!("{line}");
+}
