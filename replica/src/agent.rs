@@ -8,12 +8,13 @@
 //! the egress stream (primary only) and heartbeats on the status stream.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use protocol::{ClusterMessage, Command, EGRESS_FRAME_SIZE_MAX, Seq, Sequenced, TimestampNs};
 use transport::{Clock, Inbound, Outbound, StreamError};
 
 use crate::node::{Applied, Output, Replica, ReplicaConfig, ReplicaError};
+use crate::snapshots::{SnapshotWriter, newest_snapshot};
 
 /// Messages taken from a stream per duty cycle, at most.
 const POLL_LIMIT_MAX: usize = 256;
@@ -71,7 +72,10 @@ pub struct AgentStats {
     pub duplicates: u64,
     pub catch_ups: u64,
     pub published: u64,
+    /// Snapshots written (in the background).
     pub snapshots: u64,
+    /// Snapshots skipped because the writer was still busy with earlier ones.
+    pub snapshots_skipped: u64,
 }
 
 /// The engine process: see the module documentation.
@@ -90,6 +94,7 @@ pub struct ReplicaAgent<C, I, A, E, S> {
     last_status_ns: Option<u64>,
     now_ns: u64,
     acks: BTreeMap<u32, Seq>,
+    snapshots: Option<SnapshotWriter>,
     stats: AgentStats,
 }
 
@@ -116,7 +121,13 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
             }
             _ => Replica::new(config),
         };
+        let snapshots = paths
+            .snapshots
+            .clone()
+            .map(SnapshotWriter::new)
+            .transpose()?;
         let mut agent = Self {
+            snapshots,
             replica,
             clock,
             streams,
@@ -149,6 +160,9 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
         if self.parked.is_some() {
             work += self.heartbeat_while_parked()?;
         }
+        if let Some(writer) = &self.snapshots {
+            self.stats.snapshots += writer.completed()?;
+        }
         Ok(work)
     }
 
@@ -161,7 +175,7 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
         if !due {
             return Ok(0);
         }
-        self.send(&Output::Status(self.replica.status()))?;
+        self.send(Output::Status(self.replica.status()))?;
         Ok(1)
     }
 
@@ -254,8 +268,8 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
     fn send_outputs(&mut self) -> Result<usize, AgentError> {
         let mut work = 0;
         while let Some(output) = self.parked.take().or_else(|| self.replica.poll_output()) {
-            if !self.send(&output)? {
-                self.parked = Some(output);
+            if let Some(refused) = self.send(output)? {
+                self.parked = Some(refused);
                 break;
             }
             work += 1;
@@ -263,29 +277,30 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
         Ok(work)
     }
 
-    /// Sends or stores one output; `Ok(false)`: the stream pushed back, try again later.
-    fn send(&mut self, output: &Output) -> Result<bool, AgentError> {
+    /// Sends or stores one output; gives it back when the stream pushed back (try again later).
+    fn send(&mut self, output: Output) -> Result<Option<Output>, AgentError> {
         match output {
             Output::Egress(event) => {
                 let mut frame = [0u8; EGRESS_FRAME_SIZE_MAX];
                 let n = event.encode_into(&mut frame).expect("frame fits any event");
                 let sent = self.streams.egress.offer(&frame[..n])?;
                 self.stats.published += u64::from(sent);
-                Ok(sent)
+                Ok((!sent).then_some(output))
             }
             Output::Status(status) => {
                 // Heartbeats are periodic: one that finds the stream busy is dropped, not queued.
-                let bytes = ClusterMessage::ReplicaStatus(*status).encode_to_vec();
+                let bytes = ClusterMessage::ReplicaStatus(status).encode_to_vec();
                 let _sent = self.streams.status.offer(&bytes)?;
                 self.last_status_ns = Some(self.now_ns);
-                Ok(true)
+                Ok(None)
             }
             Output::Snapshot { seq, bytes, .. } => {
-                if let Some(dir) = &self.paths.snapshots {
-                    write_snapshot(dir, *seq, bytes)?;
-                    self.stats.snapshots += 1;
+                if let Some(writer) = &self.snapshots
+                    && !writer.submit(seq, bytes)
+                {
+                    self.stats.snapshots_skipped += 1;
                 }
-                Ok(true)
+                Ok(None)
             }
         }
     }
@@ -307,59 +322,4 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
     pub fn is_catching_up(&self) -> bool {
         self.catching_up.is_some()
     }
-}
-
-fn snapshot_name(seq: Seq) -> String {
-    format!("{:020}.snapshot", seq.0)
-}
-
-/// Writes atomically: a temporary file, synced, then renamed over the final name.
-fn write_snapshot(dir: &Path, seq: Seq, bytes: &[u8]) -> Result<(), AgentError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| AgentError::Snapshot { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let path = dir.join(snapshot_name(seq));
-    let temp = dir.join(format!("{}.tmp", snapshot_name(seq)));
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&temp).map_err(io(&temp))?;
-        file.write_all(bytes).map_err(io(&temp))?;
-        file.sync_all().map_err(io(&temp))?;
-    }
-    std::fs::rename(&temp, &path).map_err(io(&path))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
-    Ok(())
-}
-
-/// The snapshot with the highest sequence number in `dir`, if any.
-fn newest_snapshot(dir: &Path) -> Result<Option<PathBuf>, AgentError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(AgentError::Snapshot {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mut newest: Option<PathBuf> = None;
-    for entry in entries {
-        let path = entry
-            .map_err(|source| AgentError::Snapshot {
-                path: dir.into(),
-                source,
-            })?
-            .path();
-        let is_snapshot = path.extension().is_some_and(|e| e == "snapshot");
-        // Names are zero-padded sequence numbers: the greatest name is the newest.
-        if is_snapshot && newest.as_ref().is_none_or(|n| path > *n) {
-            newest = Some(path);
-        }
-    }
-    Ok(newest)
 }

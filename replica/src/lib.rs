@@ -20,10 +20,12 @@
 mod agent;
 mod buffer;
 mod node;
+mod snapshots;
 
 pub use agent::{AgentError, AgentPaths, AgentStats, AgentStreams, CONSUMERS_MAX, ReplicaAgent};
 pub use buffer::EventBuffer;
 pub use node::{Applied, Output, Replica, ReplicaConfig, ReplicaError};
+pub use snapshots::SNAPSHOTS_KEPT_MAX;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use protocol::{
     ClusterMessage, Command, DecodeError, NodeId, Origin, RequestId, RoleChange, Seq, Sequenced,
-    SessionId, Term, Timer, TimestampNs,
+    SessionId, SnapshotMarker, Term, Timer, TimestampNs,
 };
 
 use crate::roles::{ReplicaView, RoleTracker, Roles, StatusError};
@@ -19,6 +19,9 @@ pub struct SequencerConfig {
     pub pending_max: usize,
     /// A [`Timer`] command is sequenced this often (0: never).
     pub timer_interval_ns: u64,
+    /// A [`SnapshotMarker`] is sequenced once this many commands followed the last one (0:
+    /// never), so engines snapshot at the same point of the order without anyone asking.
+    pub snapshot_interval: u64,
     /// A primary silent for longer than this is replaced by the backup.
     pub replica_timeout_ns: u64,
     /// The replicas, in order of preference: the first is the initial primary, the second the
@@ -38,6 +41,7 @@ impl Default for SequencerConfig {
             sessions_max: 1 << 16,
             pending_max: 1 << 12,
             timer_interval_ns: 1_000_000,
+            snapshot_interval: 0,
             replica_timeout_ns: 5_000_000,
             replicas: vec![NodeId(1), NodeId(2)],
         }
@@ -96,6 +100,9 @@ pub struct Sequencer {
     /// restart, nor for starting later than the sequencer. No role change is due before.
     watching: bool,
     last_timer_ns: Option<u64>,
+    /// Commands sequenced since the last snapshot marker.
+    since_snapshot: u64,
+    next_snapshot_id: u64,
     pending: VecDeque<Sequenced>,
 }
 
@@ -125,6 +132,8 @@ impl Sequencer {
             roles,
             watching: false,
             last_timer_ns: None,
+            since_snapshot: 0,
+            next_snapshot_id: 1,
         }
     }
 
@@ -228,6 +237,15 @@ impl Sequencer {
                 }),
             );
         }
+        let room = self.pending.len() < self.config.pending_max + SYSTEM_HEADROOM_MAX;
+        let every = self.config.snapshot_interval;
+        if every > 0 && self.since_snapshot >= every && room {
+            let marker = SnapshotMarker {
+                origin: Origin::default(),
+                snapshot_id: self.next_snapshot_id,
+            };
+            self.sequence(now_ns, Command::SnapshotMarker(marker));
+        }
         usize::try_from(self.next_seq - before).expect("a tick sequences a handful")
     }
 
@@ -324,7 +342,15 @@ impl Sequencer {
             request_id,
             ..
         } = *command.origin();
+        self.since_snapshot += 1;
         match command {
+            Command::SnapshotMarker(marker) => {
+                self.since_snapshot = 0;
+                self.next_snapshot_id = self.next_snapshot_id.max(marker.snapshot_id + 1);
+                if session != SessionId(0) {
+                    self.sessions.insert(session, request_id);
+                }
+            }
             Command::RoleChange(change) => {
                 let roles = Roles {
                     term: change.term,

@@ -16,6 +16,7 @@ fn config() -> SequencerConfig {
         sessions_max: 4,
         pending_max: 8,
         timer_interval_ns: 10 * MS,
+        snapshot_interval: 0,
         replica_timeout_ns: 5 * MS,
         replicas: vec![NodeId(1), NodeId(2)],
     }
@@ -249,6 +250,45 @@ fn run(sequencer: &mut Sequencer, from: u64, until: u64, alive: &[(u32, ReplicaR
         sequencer.on_tick(now);
         now += MS;
     }
+}
+
+#[test]
+fn snapshot_markers_follow_every_interval_of_commands_and_survive_a_restart() {
+    let config = SequencerConfig {
+        snapshot_interval: 3,
+        timer_interval_ns: 0,
+        ..config()
+    };
+    let mut sequencer = Sequencer::new(config.clone());
+    let mut out = Vec::new();
+    for request in 1..=7 {
+        sequencer.on_ingress(request, &order(1, request)).unwrap();
+        sequencer.on_tick(request);
+        out.extend(drain(&mut sequencer));
+    }
+    let markers = |out: &[Sequenced]| -> Vec<(u64, u64)> {
+        out.iter()
+            .filter_map(|s| match s.command {
+                Command::SnapshotMarker(m) => Some((s.seq.0, m.snapshot_id)),
+                _ => None,
+            })
+            .collect()
+    };
+    // seq 1 is the role change: a marker once three commands were sequenced, then again
+    // three later. A restart recovers both the count (two since) and the next id.
+    assert_eq!(markers(&out), [(4, 1), (8, 2)]);
+    let mut restarted = Sequencer::new(config);
+    for s in &out {
+        restarted.recover(s);
+    }
+    restarted.on_ingress(8, &order(1, 8)).unwrap();
+    restarted.on_ingress(9, &order(1, 9)).unwrap();
+    restarted.on_tick(10);
+    assert_eq!(
+        markers(&drain(&mut restarted)),
+        [(13, 3)],
+        "ids and counts carry on"
+    );
 }
 
 #[test]

@@ -65,6 +65,7 @@ pub(crate) struct ClusterConfig {
     pub(crate) replica_timeout: Duration,
     pub(crate) timer_interval: Duration,
     pub(crate) republish: u64,
+    pub(crate) snapshot_interval: u64,
     pub(crate) hash_interval: u64,
     pub(crate) heartbeat_interval: Duration,
     /// With `{node}` still in it: see [`ClusterConfig::snapshots_dir`].
@@ -135,6 +136,7 @@ struct RawSequencer {
     replicas: Vec<u32>,
     replica_timeout: String,
     timer_interval: String,
+    snapshot_interval: u64,
     republish: u64,
 }
 
@@ -325,6 +327,7 @@ fn validate(raw: Raw, origin: &str) -> Result<ClusterConfig, ConfigError> {
         replica_timeout,
         timer_interval: duration("sequencer.timer_interval", &raw.sequencer.timer_interval)?,
         republish: raw.sequencer.republish,
+        snapshot_interval: raw.sequencer.snapshot_interval,
         hash_interval: raw.engine.hash_interval,
         heartbeat_interval,
         snapshots_dir: raw.engine.snapshots_dir,

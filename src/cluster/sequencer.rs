@@ -67,6 +67,7 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
     let sequenced = publication(&client, &streams.sequenced, "sequenced")?;
     let core_config = SequencerConfig {
         timer_interval_ns: nanos(config.timer_interval),
+        snapshot_interval: config.snapshot_interval,
         replica_timeout_ns: nanos(config.replica_timeout),
         replicas: config.replicas.clone(),
         ..SequencerConfig::default()

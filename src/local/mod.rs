@@ -67,6 +67,8 @@ pub struct Settings {
     pub replica_timeout: String,
     /// `sequencer.timer_interval` ("0s": no timers).
     pub timer_interval: String,
+    /// `sequencer.snapshot_interval` (commands; 0: never).
+    pub snapshot_interval: u64,
     pub hash_interval: u64,
     /// `engine.heartbeat_interval`.
     pub heartbeat_interval: String,
@@ -88,6 +90,7 @@ impl Settings {
             durability: "none".into(),
             replica_timeout: "1s".into(),
             timer_interval: "0s".into(),
+            snapshot_interval: 0,
             hash_interval: 64,
             heartbeat_interval: "10ms".into(),
             idle: "backoff".into(),
@@ -103,7 +106,7 @@ impl Settings {
         format!(
             "[aeron]\ndir = {:?}\nembedded_driver = false\n\n{}{}{}{}{}\n\
              [journal]\ndir = {:?}\ndurability = {:?}\nsegment_size_bytes = 67108864\n\n\
-             [sequencer]\nreplica_timeout = {:?}\ntimer_interval = {:?}\n\n\
+             [sequencer]\nreplica_timeout = {:?}\ntimer_interval = {:?}\nsnapshot_interval = {}\n\n\
              [engine]\nhash_interval = {}\nheartbeat_interval = {:?}\nsnapshots_dir = {:?}\n\n\
              [run]\nidle = {:?}\n",
             self.aeron_dir.display().to_string(),
@@ -116,6 +119,7 @@ impl Settings {
             self.durability,
             self.replica_timeout,
             self.timer_interval,
+            self.snapshot_interval,
             self.hash_interval,
             self.heartbeat_interval,
             dir.join("snapshots-{node}").display().to_string(),
