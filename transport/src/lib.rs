@@ -8,6 +8,7 @@
 //! - [`Channel`]: channel URIs as configuration (IPC, UDP unicast, MDC, multicast).
 //! - [`Agent`], [`AgentRunner`], [`AgentInvoker`] and the [`IdleStrategy`] family: duty
 //!   cycles that report work done so idle threads back off (Aeron Cluster's vocabulary).
+//! - [`run_ring`]: an IPC ring of relays, the raw baseline benchmarks compare against.
 //!
 //! Node logic (sequencer, engines) stays sans-IO; agents built on this crate feed it bytes
 //! and time. Channels, term lengths, `/dev/shm` sizing and idle costs: `docs/transport.md`.
@@ -20,6 +21,7 @@ mod idle;
 mod io;
 mod memory;
 mod publication;
+mod ring;
 mod subscription;
 
 pub use agent::{Agent, AgentInvoker, AgentRunner, RunnerError, StopFlag, run_on_current_thread};
@@ -43,4 +45,5 @@ pub use memory::{MemoryBus, MemoryQueue};
 pub use publication::{
     DestinationError, OFFER_PARTS_MAX, OfferError, OfferOutcome, Publication, WaitError,
 };
+pub use ring::{RING_MESSAGE_LENGTH, RingConfig, RingError, run_ring};
 pub use subscription::{MessageInfo, PollError, Subscription};
