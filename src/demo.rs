@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
-use lockstep::local::latency::{Latency, micros, write_hgrm};
-use lockstep::local::{DriverHost, LocalCluster, Replay, Settings};
+use lockstep::local::latency::{micros, write_hgrm};
+use lockstep::local::{DriverHost, LocalCluster, OpenLoop, Replay, Settings};
 use protocol::Term;
 use transport::{IdleConfig, IdleStrategy as _};
 use workload::{Flow, FlowConfig};
@@ -61,11 +61,13 @@ pub(crate) struct DemoArgs {
 struct Run {
     sent: u64,
     elapsed: Duration,
-    latency: Latency,
+    load: OpenLoop,
     kill: Option<Kill>,
 }
 
 struct Kill {
+    node: u32,
+    term: Term,
     at: Duration,
     failover: Option<Duration>,
     rejoined: bool,
@@ -122,56 +124,49 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
 fn describe(cluster: &LocalCluster) {
     let pid = |p: Option<&lockstep::local::Proc>| p.map_or(0, lockstep::local::Proc::pid);
+    let role = |node: u32| {
+        cluster
+            .statuses
+            .get(&node)
+            .map_or("?".into(), |s| format!("{:?} in term {}", s.role, s.term.0))
+    };
     say(&format!(
-        "running: embedded media driver, sequencer (pid {}), engine 1 primary (pid {}), engine 2 \
-         backup (pid {}), all in term 1",
+        "running: embedded media driver, sequencer (pid {}), engine 1 (pid {}, {}), engine 2 \
+         (pid {}, {})",
         pid(cluster.sequencer.as_ref()),
         pid(cluster.engines.get(&1)),
+        role(1),
         pid(cluster.engines.get(&2)),
+        role(2),
     ));
 }
 
 /// Offers the flow at the configured rate, killing the primary halfway and restarting it once
 /// the backup serves; returns when every command is answered.
 fn drive(cluster: &mut LocalCluster, args: &DemoArgs, idle: IdleConfig) -> anyhow::Result<Run> {
-    let total = args.rate * args.seconds;
-    let interval_ns = 1_000_000_000 / args.rate;
-    let mut flow = Flow::new(FlowConfig {
+    let flow = Flow::new(FlowConfig {
         seed: args.seed,
         ..FlowConfig::default()
     });
-    let mut latency = Latency::new();
-    let mut kill = None;
-    let mut idle = idle.build();
+    let mut load = OpenLoop::new(flow, args.rate, args.rate * args.seconds);
     let start = Instant::now();
-    let due = |i: u64| start + Duration::from_nanos(i * interval_ns);
-    let (mut sent, mut next) = (0u64, flow.next());
-    let deadline = due(total) + Duration::from_secs(60);
-    while sent < total || latency.outstanding() > 0 {
+    let deadline = load.last_due() + Duration::from_secs(60);
+    let (mut kill, mut idle) = (None, idle.build());
+    while !load.is_done() {
+        let unanswered = load.latency().outstanding();
         ensure!(
             Instant::now() < deadline,
-            "{} commands were never answered",
-            latency.outstanding()
+            "{unanswered} commands were never answered"
         );
-        let mut work = 0;
-        while let Some(command) = next
-            .as_ref()
-            .filter(|_| sent < total && due(sent) <= Instant::now())
-        {
-            if !cluster.offer(command)? {
-                break;
-            }
-            latency.sent(command.origin(), due(sent));
-            (sent, next, work) = (sent + 1, flow.next(), work + 1);
-        }
+        let mut work = load.offer_due(cluster)?;
         work += cluster.service_with(|e| {
             let now = Instant::now();
-            latency.on_event(&e.event, now);
-            if let Some(k) = kill.as_mut().filter(|_| e.prefix.term > Term(1)) {
+            load.on_event(e, now);
+            if let Some(k) = kill.as_mut().filter(|k: &&mut Kill| e.prefix.term > k.term) {
                 failover(k, start, now);
             }
         })?;
-        if !args.no_kill && kill.is_none() && sent >= total / 2 {
+        if !args.no_kill && kill.is_none() && load.is_halfway() {
             kill = Some(kill_primary(cluster, start)?);
         }
         if let Some(k) = kill.as_mut() {
@@ -180,25 +175,31 @@ fn drive(cluster: &mut LocalCluster, args: &DemoArgs, idle: IdleConfig) -> anyho
         idle.idle(work);
     }
     Ok(Run {
-        sent,
-        elapsed: start.elapsed(),
-        latency,
+        sent: load.sent(),
+        elapsed: load.elapsed(),
         kill,
+        load,
     })
 }
 
 fn kill_primary(cluster: &mut LocalCluster, start: Instant) -> anyhow::Result<Kill> {
+    let (node, term) = cluster
+        .primary()
+        .context("no engine reports itself primary")?;
     let at = start.elapsed();
     let pid = cluster
         .engines
-        .get(&1)
+        .get(&node)
         .map_or(0, lockstep::local::Proc::pid);
-    cluster.kill_engine(1)?;
+    cluster.kill_engine(node)?;
     say(&format!(
-        "{:7.3} s  SIGKILL engine 1, the primary (pid {pid})",
-        at.as_secs_f64()
+        "{:7.3} s  SIGKILL engine {node}, the primary in term {} (pid {pid})",
+        at.as_secs_f64(),
+        term.0
     ));
     Ok(Kill {
+        node,
+        term,
         at,
         failover: None,
         rejoined: false,
@@ -210,8 +211,10 @@ fn failover(kill: &mut Kill, start: Instant, now: Instant) {
         let after = now.duration_since(start).saturating_sub(kill.at);
         kill.failover = Some(after);
         say(&format!(
-            "{:7.3} s  first event from engine 2, promoted to primary in term 2: {:.1} ms after the kill",
+            "{:7.3} s  first event from the backup, promoted to primary in term {}: {:.1} ms after \
+             the kill",
             (kill.at + after).as_secs_f64(),
+            kill.term.0 + 1,
             after.as_secs_f64() * 1e3
         ));
     }
@@ -225,12 +228,13 @@ fn rejoin(cluster: &mut LocalCluster, kill: &mut Kill, start: Instant) -> anyhow
     if kill.rejoined || start.elapsed() < kill.at + failover + Duration::from_millis(500) {
         return Ok(());
     }
-    cluster.start_engine(1)?;
+    cluster.start_engine(kill.node)?;
     kill.rejoined = true;
     say(&format!(
-        "{:7.3} s  engine 1 restarted: it loads its newest snapshot, replays the journal's tail \
+        "{:7.3} s  engine {} restarted: it loads its newest snapshot, replays the journal's tail \
          and rejoins as backup",
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        kill.node
     ));
     Ok(())
 }
@@ -252,7 +256,7 @@ fn report(
         replay.last_seq.0,
         replay.events.len()
     ));
-    let h = run.latency.histogram();
+    let h = run.load.latency().histogram();
     say(&format!(
         "round trip (gateway -> sequencer -> journal -> primary -> gateway), from when each \
          command was due, {} answered: p50 {:.0} us, p90 {:.0} us, p99 {:.0} us, p99.9 {:.0} us, \

@@ -35,7 +35,7 @@ fn the_demo_fails_over_and_every_hash_agrees_with_the_offline_replay() {
         String::from_utf8_lossy(&output.stderr)
     );
     for expected in [
-        "SIGKILL engine 1, the primary",
+        "SIGKILL engine 1, the primary in term 1",
         "promoted to primary in term 2",
         "engine 1 restarted",
         "6000 commands",

@@ -24,6 +24,10 @@ pub struct SequencerConfig {
     pub snapshot_interval: u64,
     /// A primary silent for longer than this is replaced by the backup.
     pub replica_timeout_ns: u64,
+    /// A replica not heard at all since the sequencer started is given this long from the
+    /// first heartbeat of any replica, if that is longer than `replica_timeout_ns`: a short
+    /// timeout must not fail over an engine that merely started a little later.
+    pub start_grace_ns: u64,
     /// The replicas, in order of preference: the first is the initial primary, the second the
     /// initial backup.
     pub replicas: Vec<NodeId>,
@@ -43,6 +47,7 @@ impl Default for SequencerConfig {
             timer_interval_ns: 1_000_000,
             snapshot_interval: 0,
             replica_timeout_ns: 5_000_000,
+            start_grace_ns: 1_000_000_000,
             replicas: vec![NodeId(1), NodeId(2)],
         }
     }
@@ -122,7 +127,11 @@ impl Sequencer {
             (1..=REPLICAS_MAX).contains(&config.replicas.len()),
             "1..={REPLICAS_MAX} replicas: {config:?}"
         );
-        let roles = RoleTracker::new(&config.replicas, config.replica_timeout_ns);
+        let roles = RoleTracker::new(
+            &config.replicas,
+            config.replica_timeout_ns,
+            config.start_grace_ns,
+        );
         Self {
             pending: VecDeque::with_capacity(config.pending_max + SYSTEM_HEADROOM_MAX),
             config,

@@ -39,10 +39,13 @@ pub(crate) struct RoleTracker {
     roles: Option<Roles>,
     replicas: Vec<ReplicaView>,
     timeout_ns: u64,
+    /// A replica not heard since the sequencer started is given this long (if longer than
+    /// the timeout): processes start at different speeds.
+    start_grace_ns: u64,
 }
 
 impl RoleTracker {
-    pub(crate) fn new(nodes: &[NodeId], timeout_ns: u64) -> Self {
+    pub(crate) fn new(nodes: &[NodeId], timeout_ns: u64, start_grace_ns: u64) -> Self {
         assert!(
             timeout_ns > 0,
             "a replica timeout of zero would promote on every tick"
@@ -59,6 +62,7 @@ impl RoleTracker {
             roles: None,
             replicas,
             timeout_ns,
+            start_grace_ns,
         }
     }
 
@@ -128,7 +132,12 @@ impl RoleTracker {
 
     fn is_healthy(&self, node: NodeId, now: u64) -> bool {
         self.view(node).is_some_and(|view| {
-            let alive = now.saturating_sub(view.last_heard_ns) <= self.timeout_ns;
+            let limit = if view.status.is_some() {
+                self.timeout_ns
+            } else {
+                self.timeout_ns.max(self.start_grace_ns)
+            };
+            let alive = now.saturating_sub(view.last_heard_ns) <= limit;
             let diverged = view.status.is_some_and(|s| s.role == ReplicaRole::Diverged);
             alive && !diverged
         })

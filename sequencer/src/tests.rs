@@ -18,6 +18,7 @@ fn config() -> SequencerConfig {
         timer_interval_ns: 10 * MS,
         snapshot_interval: 0,
         replica_timeout_ns: 5 * MS,
+        start_grace_ns: 0,
         replicas: vec![NodeId(1), NodeId(2)],
     }
 }
@@ -341,6 +342,34 @@ fn a_primary_that_starts_late_is_given_a_full_timeout_from_the_first_heartbeat()
     run(&mut other, 0, 50 * MS, &[]);
     run(&mut other, 51 * MS, 60 * MS, &[(2, ReplicaRole::Backup)]);
     assert_eq!(role_changes(&drain(&mut other)), [(1, 1, 2), (2, 2, 1)]);
+}
+
+#[test]
+fn an_engine_never_heard_gets_the_start_grace_instead_of_the_timeout() {
+    let config = SequencerConfig {
+        start_grace_ns: 30 * MS,
+        ..config()
+    };
+    let mut sequencer = Sequencer::new(config.clone());
+    // The primary starts 20 ms after the backup: four timeouts, but inside the grace.
+    run(&mut sequencer, 0, 19 * MS, &[(2, ReplicaRole::Backup)]);
+    let both = [(1, ReplicaRole::Primary), (2, ReplicaRole::Backup)];
+    run(&mut sequencer, 20 * MS, 40 * MS, &both);
+    assert_eq!(role_changes(&drain(&mut sequencer)), [(1, 1, 2)]);
+    // Once heard, the timeout applies.
+    run(
+        &mut sequencer,
+        41 * MS,
+        60 * MS,
+        &[(2, ReplicaRole::Backup)],
+    );
+    assert_eq!(role_changes(&drain(&mut sequencer)), [(2, 2, 1)]);
+    // One that never comes is replaced when the grace is over.
+    let mut other = Sequencer::new(config);
+    run(&mut other, 0, 29 * MS, &[(2, ReplicaRole::Backup)]);
+    assert_eq!(role_changes(&drain(&mut other)), [(1, 1, 2)]);
+    run(&mut other, 30 * MS, 40 * MS, &[(2, ReplicaRole::Backup)]);
+    assert_eq!(role_changes(&drain(&mut other)), [(2, 2, 1)]);
 }
 
 #[test]

@@ -63,6 +63,7 @@ pub(crate) struct ClusterConfig {
     pub(crate) journal: journal::Config,
     pub(crate) replicas: Vec<NodeId>,
     pub(crate) replica_timeout: Duration,
+    pub(crate) start_grace: Duration,
     pub(crate) timer_interval: Duration,
     pub(crate) republish: u64,
     pub(crate) snapshot_interval: u64,
@@ -135,6 +136,7 @@ struct RawJournal {
 struct RawSequencer {
     replicas: Vec<u32>,
     replica_timeout: String,
+    start_grace: String,
     timer_interval: String,
     snapshot_interval: u64,
     republish: u64,
@@ -327,6 +329,7 @@ fn validate(raw: Raw, origin: &str) -> Result<ClusterConfig, ConfigError> {
         replica_timeout,
         timer_interval: duration("sequencer.timer_interval", &raw.sequencer.timer_interval)?,
         republish: raw.sequencer.republish,
+        start_grace: duration("sequencer.start_grace", &raw.sequencer.start_grace)?,
         snapshot_interval: raw.sequencer.snapshot_interval,
         hash_interval: raw.engine.hash_interval,
         heartbeat_interval,

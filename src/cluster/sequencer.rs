@@ -69,6 +69,7 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
         timer_interval_ns: nanos(config.timer_interval),
         snapshot_interval: config.snapshot_interval,
         replica_timeout_ns: nanos(config.replica_timeout),
+        start_grace_ns: nanos(config.start_grace),
         replicas: config.replicas.clone(),
         ..SequencerConfig::default()
     };

@@ -98,6 +98,12 @@ impl Latency {
         }
     }
 
+    /// The round trips so far, which start again from none (outstanding requests stay).
+    pub fn take_histogram(&mut self) -> Histogram<u64> {
+        let empty = Histogram::new_from(&self.histogram);
+        std::mem::replace(&mut self.histogram, empty)
+    }
+
     /// Requests sent and not answered yet.
     #[must_use]
     pub fn outstanding(&self) -> usize {

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use protocol::{
-    ClusterMessage, Command, EgressAck, EgressCursor, EgressEvent, Event, ReplicaStatus, Seq,
-    SessionId, Term,
+    ClusterMessage, Command, EgressAck, EgressCursor, EgressEvent, Event, ReplicaRole,
+    ReplicaStatus, Seq, SessionId, Term,
 };
 use transport::{
     Backoff, Channel, Client, ClientConfig, DriverConfig, IdleStrategy as _, MediaDriver,
@@ -25,9 +25,11 @@ use transport::{
 };
 
 pub mod latency;
+mod load;
 mod process;
 mod replay;
 
+pub use load::OpenLoop;
 pub use process::Proc;
 pub use replay::{Final, Replay, journal_commands};
 
@@ -300,6 +302,16 @@ impl LocalCluster {
             .take()
             .context("no sequencer running")?
             .kill()
+    }
+
+    /// The primary as the engines report it: the one saying so in the highest term.
+    #[must_use]
+    pub fn primary(&self) -> Option<(u32, Term)> {
+        self.statuses
+            .values()
+            .filter(|s| s.role == ReplicaRole::Primary)
+            .max_by_key(|s| s.term)
+            .map(|s| (s.node.0, s.term))
     }
 
     /// Whether the sequencer is there to take ingress (a gateway resends once it was not).
