@@ -13,6 +13,8 @@ const DETERMINISTIC_SOURCES: &[&str] = &[
     "sequencer/src/core.rs",
     "sequencer/src/roles.rs",
     "workload/src",
+    "gateway/src/fix",
+    "gateway/src/session",
 ];
 
 /// (banned text, what to use instead). Split so this file does not match itself.

@@ -3,6 +3,7 @@
 mod decode;
 mod encode;
 
+pub(crate) use decode::parse_digits;
 pub use decode::{Decoder, FIELDS_MAX, Frame, FrameError, Garbled, MESSAGE_SIZE_MAX, checksum};
 pub use encode::{EncodeError, Header, MessageBuilder};
 
