@@ -7,4 +7,5 @@
 
 pub mod fix;
 pub mod orders;
+pub mod server;
 pub mod session;

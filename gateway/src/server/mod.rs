@@ -1,0 +1,192 @@
+//! The gateway's duty cycle: a TCP acceptor and its connections (non-blocking, polled, no
+//! thread per session), each a FIX [`Session`] and an order [`Translator`], bridged to the
+//! cluster's streams: commands out on ingress, events in from egress (with the consumers'
+//! cursor: older terms and repeats dropped), acknowledgements out on acks.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{SocketAddr, TcpListener};
+
+use protocol::{AccountId, Command, EgressCursor, Seq, SessionId};
+use transport::{Inbound, Outbound, StreamError};
+
+use crate::orders::{FixMessage, Instrument, Translator};
+use crate::session::{SeqNums, Session, SessionConfig};
+
+mod conn;
+
+use conn::{Conn, ReadBuf};
+
+/// Commands waiting for the ingress stream per session; past this, the session's socket is
+/// not read until they are out.
+const PENDING_COMMANDS_MAX: usize = 256;
+/// FIX messages kept for a session while it is not logged on.
+pub const BACKLOG_MAX: usize = 100_000;
+/// Egress messages taken per duty cycle.
+const EGRESS_POLL_MAX: usize = 256;
+
+/// One configured FIX session.
+#[derive(Debug, Clone)]
+pub struct SessionEntry {
+    pub fix: SessionConfig,
+    /// The session id and account its commands carry.
+    pub session: SessionId,
+    pub account: AccountId,
+}
+
+/// How the gateway runs.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub sessions: Vec<SessionEntry>,
+    pub instruments: Vec<Instrument>,
+    pub connections_max: usize,
+    pub orders_max: usize,
+    /// Bytes queued for one client before it is dropped as not reading.
+    pub send_buffer_max: usize,
+    /// The consumer id this gateway acknowledges egress under.
+    pub consumer: u32,
+}
+
+/// A configured session and what outlives its connections.
+#[derive(Debug)]
+struct Slot {
+    entry: SessionEntry,
+    translator: Translator,
+    seq: SeqNums,
+    connection: Option<usize>,
+    pending: VecDeque<Command>,
+    backlog: VecDeque<FixMessage>,
+}
+
+/// A connection and, once it logged on, its session.
+#[derive(Debug)]
+struct Client {
+    conn: Conn,
+    slot: Option<usize>,
+    fix: Option<Session>,
+    /// Bytes read before the Logon told which session this is.
+    early: Vec<u8>,
+}
+
+/// Counters for logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayStats {
+    pub accepted: u64,
+    pub commands: u64,
+    pub reports: u64,
+}
+
+/// The gateway: see the module documentation.
+#[derive(Debug)]
+pub struct Gateway<I, O, A> {
+    config: GatewayConfig,
+    listener: TcpListener,
+    slots: Vec<Slot>,
+    clients: BTreeMap<usize, Client>,
+    next_client: usize,
+    ingress: O,
+    egress: I,
+    acks: A,
+    cursor: EgressCursor,
+    acked: Seq,
+    read_buf: Box<ReadBuf>,
+    stats: GatewayStats,
+}
+
+impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
+    /// Binds the listener; `streams` are (egress in, ingress out, acks out).
+    pub fn bind(config: GatewayConfig, streams: (I, O, A)) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(config.listen)?;
+        listener.set_nonblocking(true)?;
+        let slots = config
+            .sessions
+            .iter()
+            .map(|entry| Slot {
+                translator: Translator::new(
+                    entry.session,
+                    entry.account,
+                    &config.instruments,
+                    1,
+                    config.orders_max,
+                ),
+                entry: entry.clone(),
+                seq: SeqNums {
+                    next_in: 1,
+                    next_out: 1,
+                },
+                connection: None,
+                pending: VecDeque::new(),
+                backlog: VecDeque::new(),
+            })
+            .collect();
+        let (egress, ingress, acks) = streams;
+        Ok(Self {
+            config,
+            listener,
+            slots,
+            clients: BTreeMap::new(),
+            next_client: 0,
+            ingress,
+            egress,
+            acks,
+            cursor: EgressCursor::default(),
+            acked: Seq(0),
+            read_buf: Box::new([0; 16 * 1024]),
+            stats: GatewayStats::default(),
+        })
+    }
+
+    /// The address it listens on (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    #[must_use]
+    pub fn stats(&self) -> GatewayStats {
+        self.stats
+    }
+
+    /// One duty cycle at `now_ns`; returns the work done.
+    pub fn do_work(&mut self, now_ns: u64) -> Result<usize, StreamError> {
+        let mut work = self.accept();
+        let ids: Vec<usize> = self.clients.keys().copied().collect();
+        for id in ids {
+            work += self.serve(id, now_ns)?;
+        }
+        work += self.take_egress(now_ns)?;
+        work += self.send_pending()?;
+        for client in self.clients.values_mut() {
+            work += client.conn.flush();
+        }
+        self.reap();
+        Ok(work)
+    }
+
+    fn accept(&mut self) -> usize {
+        let mut work = 0;
+        while let Ok((stream, _)) = self.listener.accept() {
+            work += 1;
+            if self.clients.len() >= self.config.connections_max {
+                drop(stream); // over the limit: closed at once
+                continue;
+            }
+            let Ok(conn) = Conn::new(stream, self.config.send_buffer_max) else {
+                continue;
+            };
+            self.stats.accepted += 1;
+            self.clients.insert(
+                self.next_client,
+                Client {
+                    conn,
+                    slot: None,
+                    fix: None,
+                    early: Vec::new(),
+                },
+            );
+            self.next_client += 1;
+        }
+        work
+    }
+}
+
+mod serve;

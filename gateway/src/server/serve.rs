@@ -1,0 +1,216 @@
+//! The gateway's per-connection and per-stream work.
+
+use protocol::{ClusterMessage, EgressAck, EgressEvent, Event, SessionId};
+use transport::{Inbound, Outbound, StreamError};
+
+use super::{BACKLOG_MAX, EGRESS_POLL_MAX, Gateway, PENDING_COMMANDS_MAX};
+use crate::fix::{Decoder, tag};
+use crate::orders::Inbound as Translated;
+use crate::session::{Output, RECEIVE_BUFFER_MAX, Session};
+
+impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
+    /// Reads a connection, runs its session, and queues what it says.
+    pub(super) fn serve(&mut self, id: usize, now_ns: u64) -> Result<usize, StreamError> {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return Ok(0);
+        };
+        let held = client
+            .slot
+            .is_some_and(|s| self.slots[s].pending.len() >= PENDING_COMMANDS_MAX);
+        let n = if held {
+            0
+        } else {
+            client.conn.read(&mut self.read_buf)
+        };
+        if client.fix.is_none() {
+            client.early.extend_from_slice(&self.read_buf[..n]);
+            if client.early.len() > RECEIVE_BUFFER_MAX {
+                client.conn.closed = true;
+            }
+            self.identify(id, now_ns);
+        } else if let Some(fix) = client.fix.as_mut() {
+            fix.on_bytes(now_ns, &self.read_buf[..n]);
+        }
+        if let Some(fix) = self.clients.get_mut(&id).and_then(|c| c.fix.as_mut()) {
+            fix.on_tick(now_ns);
+        }
+        self.drain(id, now_ns);
+        Ok(n)
+    }
+
+    /// The first message names the session (SenderCompID/TargetCompID): bind the connection
+    /// to it, or drop the connection if no free session matches.
+    fn identify(&mut self, id: usize, now_ns: u64) {
+        let client = self.clients.get_mut(&id).expect("serving a known client");
+        let mut decoder = Decoder::new();
+        let slot = match decoder.decode(&client.early) {
+            Ok(None) => return,
+            Ok(Some((frame, _))) => {
+                let (sender, target) = (
+                    frame.get(tag::SENDER_COMP_ID),
+                    frame.get(tag::TARGET_COMP_ID),
+                );
+                self.slots.iter().position(|s| {
+                    Some(s.entry.fix.their_comp_id.as_slice()) == sender
+                        && Some(s.entry.fix.our_comp_id.as_slice()) == target
+                        && s.connection.is_none()
+                })
+            }
+            Err(_) => None,
+        };
+        let Some(slot) = slot else {
+            client.conn.closed = true; // unknown session, already connected, or garbage
+            return;
+        };
+        let state = &mut self.slots[slot];
+        state.connection = Some(id);
+        let mut fix = Session::new(state.entry.fix.clone(), state.seq, now_ns);
+        fix.on_bytes(now_ns, &std::mem::take(&mut client.early));
+        client.fix = Some(fix);
+        client.slot = Some(slot);
+    }
+
+    /// Carries out what the session output.
+    fn drain(&mut self, id: usize, now_ns: u64) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let (Some(fix), Some(slot)) = (client.fix.as_mut(), client.slot) else {
+            return;
+        };
+        let slot = &mut self.slots[slot];
+        if fix.is_active() {
+            while let Some(message) = slot.backlog.pop_front() {
+                let _ = fix.send_application(now_ns, message.msg_type, |b| message.write(b));
+            }
+        }
+        while let Some(output) = fix.poll_output() {
+            match output {
+                Output::Send(bytes) => {
+                    client.conn.queue(&bytes);
+                }
+                Output::Deliver(bytes) => {
+                    let mut decoder = Decoder::new();
+                    let Ok(Some((frame, _))) = decoder.decode(&bytes) else {
+                        continue;
+                    };
+                    match slot.translator.inbound(&frame, now_ns) {
+                        Translated::Command(c) | Translated::Retry(c) => slot.pending.push_back(c),
+                        Translated::Answer(m) => {
+                            let _ = fix.send_application(now_ns, m.msg_type, |b| m.write(b));
+                        }
+                    }
+                }
+                Output::Disconnect(_) => client.conn.shut(),
+            }
+        }
+        slot.seq = fix.seq_nums();
+    }
+
+    /// Events from the primary: each to its session, as FIX.
+    pub(super) fn take_egress(&mut self, now_ns: u64) -> Result<usize, StreamError> {
+        let mut events = Vec::with_capacity(EGRESS_POLL_MAX);
+        let cursor = &mut self.cursor;
+        let work = self.egress.poll(EGRESS_POLL_MAX, &mut |bytes| {
+            if let Ok(e) = EgressEvent::decode(bytes)
+                && cursor.accept(&e.prefix)
+            {
+                events.push(e);
+            }
+        })?;
+        for e in &events {
+            let Some(session) = session_of(&e.event) else {
+                continue;
+            };
+            let Some(index) = self.slots.iter().position(|s| s.entry.session == session) else {
+                continue;
+            };
+            let slot = &mut self.slots[index];
+            let Some(message) = slot
+                .translator
+                .outbound(e.prefix.seq, e.prefix.index, &e.event)
+            else {
+                continue;
+            };
+            self.stats.reports += 1;
+            let client = slot.connection.and_then(|c| self.clients.get_mut(&c));
+            match client
+                .and_then(|c| c.fix.as_mut())
+                .filter(|f| f.is_active())
+            {
+                Some(fix) => {
+                    let _ = fix.send_application(now_ns, message.msg_type, |b| message.write(b));
+                }
+                None if slot.backlog.len() < BACKLOG_MAX => slot.backlog.push_back(message),
+                None => {} // the backlog bound: the client finds the rest by OrderStatusRequest
+            }
+            if let Some(id) = slot.connection {
+                self.drain(id, now_ns);
+            }
+        }
+        self.acknowledge()?;
+        Ok(work)
+    }
+
+    fn acknowledge(&mut self) -> Result<(), StreamError> {
+        let complete = self.cursor.complete_through();
+        if complete > self.acked {
+            let ack = ClusterMessage::EgressAck(EgressAck {
+                seq: complete,
+                consumer: self.config.consumer,
+            });
+            if self.acks.offer(&ack.encode_to_vec())? {
+                self.acked = complete;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commands to the sequencer, in order per session, while the stream takes them.
+    pub(super) fn send_pending(&mut self) -> Result<usize, StreamError> {
+        let mut work = 0;
+        for slot in &mut self.slots {
+            while let Some(command) = slot.pending.front() {
+                if !self.ingress.offer(&command.encode_to_vec())? {
+                    return Ok(work);
+                }
+                slot.pending.pop_front();
+                self.stats.commands += 1;
+                work += 1;
+            }
+        }
+        Ok(work)
+    }
+
+    /// Forgets closed connections; their sessions keep their numbers for the next logon.
+    pub(super) fn reap(&mut self) {
+        let closed: Vec<usize> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.conn.closed)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in closed {
+            let Some(client) = self.clients.remove(&id) else {
+                continue;
+            };
+            if let Some(slot) = client.slot {
+                let slot = &mut self.slots[slot];
+                slot.connection = None;
+                if let Some(fix) = &client.fix {
+                    slot.seq = fix.seq_nums();
+                }
+            }
+        }
+    }
+}
+
+/// The session an event is for, if it is for one.
+fn session_of(event: &Event) -> Option<SessionId> {
+    match event {
+        Event::ExecutionReport(r) => Some(r.session),
+        Event::CancelReject(r) => Some(r.session),
+        Event::MassCancelReport(r) => Some(r.session),
+        _ => None,
+    }
+}
