@@ -28,6 +28,8 @@ enum Command {
     Sequencer(cluster::sequencer::SequencerArgs),
     /// Run one matching engine replica (`--node N`) until SIGTERM/SIGINT.
     Engine(cluster::engine::EngineArgs),
+    /// Run the FIX 4.4 gateway (the `[gateway]` section) until SIGTERM/SIGINT.
+    Gateway(cluster::gateway::GatewayArgs),
     /// Run a standalone media driver in aeron.dir until SIGTERM/SIGINT.
     Driver(cluster::driver::DriverArgs),
     /// Print the embedded default cluster configuration (TOML).
@@ -43,6 +45,7 @@ fn main() -> std::process::ExitCode {
         Command::Sequencer(args) => cluster::sequencer::run(&args),
         Command::Engine(args) => cluster::engine::run(&args),
         Command::Driver(args) => cluster::driver::run(&args),
+        Command::Gateway(args) => cluster::gateway::run(&args),
         Command::Config => print_defaults(),
     };
     match result {

@@ -5,6 +5,7 @@
 //! execution reports). The TCP acceptor, persistence of sequence numbers and the bridge to the cluster's
 //! Aeron streams are still to come (the FIX gateway issue).
 
+pub mod client;
 pub mod fix;
 pub mod orders;
 pub mod server;

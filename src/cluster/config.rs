@@ -74,6 +74,7 @@ pub(crate) struct ClusterConfig {
     pub(crate) journal_catch_up: bool,
     pub(crate) idle: IdleConfig,
     pub(crate) log_level: tracing::Level,
+    pub(crate) gateway: super::gateway::GatewaySettings,
 }
 
 impl ClusterConfig {
@@ -92,6 +93,7 @@ struct Raw {
     sequencer: RawSequencer,
     engine: RawEngine,
     run: RawRun,
+    gateway: super::gateway::RawGateway,
 }
 
 #[derive(Debug, Deserialize)]
@@ -342,6 +344,7 @@ fn validate(raw: Raw, origin: &str) -> Result<ClusterConfig, ConfigError> {
                 "expected error, warn, info, debug or trace".into(),
             )
         })?,
+        gateway: super::gateway::validate(raw.gateway).map_err(|(key, r)| err(&key, r))?,
     })
 }
 

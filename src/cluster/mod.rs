@@ -12,6 +12,7 @@ use transport::{Client, ClientConfig, Publication, StopFlag, Subscription};
 pub(crate) mod config;
 pub(crate) mod driver;
 pub(crate) mod engine;
+pub(crate) mod gateway;
 pub(crate) mod sequencer;
 mod streams;
 

@@ -36,8 +36,8 @@ pub use replay::{Final, Replay, journal_commands};
 /// How long any one wait may take.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 const ADD_TIMEOUT: Duration = Duration::from_secs(10);
-/// The consumer id this client acknowledges egress under.
-const CONSUMER: u32 = 1;
+/// The consumer id this client acknowledges egress under: not 1, a gateway's default.
+const CONSUMER: u32 = u32::MAX;
 
 /// How long the driver keeps a killed process's publications and subscriptions (which hold
 /// IPC publications back): the configuration's default, `aeron.client_liveness_timeout`.
@@ -266,8 +266,9 @@ impl LocalCluster {
         self.dir.join("journal")
     }
 
-    /// Starts `lockstep ARGS --config CONFIG` as `name`.
-    fn spawn(&self, name: &str, args: &[&str]) -> anyhow::Result<Proc> {
+    /// Starts `lockstep ARGS --config CONFIG` as `name` (a gateway, say), its output beside
+    /// the others'.
+    pub fn spawn(&self, name: &str, args: &[&str]) -> anyhow::Result<Proc> {
         let mut all = args.to_vec();
         all.extend(["--config", path_str(&self.config)?]);
         Proc::spawn(&self.settings.exe, &self.dir, name, &all, &[])

@@ -1,0 +1,209 @@
+//! `lockstep gateway`: the FIX 4.4 acceptor over the cluster's Aeron streams, until a signal.
+//! Its settings are the `[gateway]` section of the cluster configuration.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clap::Args;
+use gateway::orders::Instrument;
+use gateway::server::{Gateway, GatewayConfig, SessionEntry};
+use gateway::session::SessionConfig;
+use protocol::{AccountId, InstrumentId, SessionId};
+use serde::Deserialize;
+use transport::{Clock as _, IdleStrategy as _, SystemClock};
+
+use super::config::{ClusterConfig, Override};
+use super::{CommonArgs, connect, init_tracing, publication, stop_on_signals, subscription};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGateway {
+    listen: String,
+    connections_max: usize,
+    orders_max: usize,
+    send_buffer_bytes_max: usize,
+    consumer: u32,
+    sessions: Vec<RawSession>,
+    instruments: Vec<RawInstrument>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    sender_comp_id: String,
+    target_comp_id: String,
+    session: u32,
+    account: u32,
+    username: String,
+    password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInstrument {
+    symbol: String,
+    id: u32,
+    price_decimals: u32,
+}
+
+/// The validated `[gateway]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GatewaySettings {
+    listen: SocketAddr,
+    raw_sessions: Vec<(String, String, u32, u32, String, String)>,
+    instruments: Vec<Instrument>,
+    connections_max: usize,
+    orders_max: usize,
+    send_buffer_max: usize,
+    consumer: u32,
+}
+
+pub(crate) fn validate(raw: RawGateway) -> Result<GatewaySettings, (String, String)> {
+    let listen = raw
+        .listen
+        .parse()
+        .map_err(|e| ("gateway.listen".to_owned(), format!("not an address: {e}")))?;
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &raw.sessions {
+        if s.session == 0 || !seen.insert(s.session) || s.sender_comp_id.is_empty() {
+            let reason = format!(
+                "session {} of {:?}: ids must be unique and not 0, CompIDs set",
+                s.session, s.sender_comp_id
+            );
+            return Err(("gateway.sessions".to_owned(), reason));
+        }
+    }
+    let decimals = gateway::orders::decimal::PRICE_DECIMALS_MAX;
+    if let Some(bad) = raw
+        .instruments
+        .iter()
+        .find(|i| i.price_decimals > decimals || i.symbol.is_empty())
+    {
+        let reason = format!(
+            "{:?}: a symbol and price_decimals 0..={decimals}",
+            bad.symbol
+        );
+        return Err(("gateway.instruments".to_owned(), reason));
+    }
+    if raw.connections_max == 0 || raw.orders_max == 0 || raw.send_buffer_bytes_max < 64 * 1024 {
+        let reason =
+            "connections_max and orders_max at least 1, send_buffer_bytes_max at least 64 KiB";
+        return Err(("gateway".to_owned(), reason.to_owned()));
+    }
+    Ok(GatewaySettings {
+        listen,
+        raw_sessions: raw
+            .sessions
+            .into_iter()
+            .map(|s| {
+                (
+                    s.sender_comp_id,
+                    s.target_comp_id,
+                    s.session,
+                    s.account,
+                    s.username,
+                    s.password,
+                )
+            })
+            .collect(),
+        instruments: raw
+            .instruments
+            .into_iter()
+            .map(|i| Instrument {
+                symbol: i.symbol.into_bytes(),
+                id: InstrumentId(i.id),
+                price_decimals: i.price_decimals,
+            })
+            .collect(),
+        connections_max: raw.connections_max,
+        orders_max: raw.orders_max,
+        send_buffer_max: raw.send_buffer_bytes_max,
+        consumer: raw.consumer,
+    })
+}
+
+impl GatewaySettings {
+    fn gateway_config(&self) -> GatewayConfig {
+        let sessions = self
+            .raw_sessions
+            .iter()
+            .map(
+                |(theirs, ours, session, account, user, password)| SessionEntry {
+                    fix: SessionConfig {
+                        credentials: (!user.is_empty())
+                            .then(|| (user.clone().into_bytes(), password.clone().into_bytes())),
+                        ..SessionConfig::new(ours.as_bytes(), theirs.as_bytes())
+                    },
+                    session: SessionId(*session),
+                    account: AccountId(*account),
+                },
+            )
+            .collect();
+        GatewayConfig {
+            listen: self.listen,
+            sessions,
+            instruments: self.instruments.clone(),
+            connections_max: self.connections_max,
+            orders_max: self.orders_max,
+            send_buffer_max: self.send_buffer_max,
+            consumer: self.consumer,
+        }
+    }
+}
+
+/// `lockstep gateway`.
+#[derive(Debug, Args)]
+pub(crate) struct GatewayArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// gateway.listen: the address FIX clients connect to.
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<()> {
+    let mut extra = Vec::new();
+    if let Some(listen) = &args.listen {
+        extra.push(Override {
+            key: "gateway.listen",
+            flag: "listen",
+            value: toml::Value::String(listen.clone()),
+        });
+    }
+    let config = args.common.load(extra)?;
+    init_tracing(config.log_level);
+    let stop = stop_on_signals()?;
+    serve(&config, &stop)
+}
+
+fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<()> {
+    let client = connect(config, "lockstep-gateway")?;
+    let s = &config.streams;
+    let streams = (
+        subscription(&client, &s.egress, "egress")?,
+        publication(&client, &s.ingress, "ingress")?,
+        publication(&client, &s.acks, "acks")?,
+    );
+    let gateway_config = config.gateway.gateway_config();
+    let sessions = gateway_config.sessions.len();
+    let mut gateway = Gateway::bind(gateway_config, streams)
+        .with_context(|| format!("listening on {}", config.gateway.listen))?;
+    tracing::info!(listen = %gateway.local_addr()?, sessions, "gateway running");
+    let mut idle = config.idle.build();
+    while !stop.is_stopped() {
+        let work = gateway
+            .do_work(SystemClock.now_ns())
+            .context("gateway duty cycle")?;
+        idle.idle(work);
+    }
+    let stats = gateway.stats();
+    tracing::info!(
+        accepted = stats.accepted,
+        commands = stats.commands,
+        reports = stats.reports,
+        "gateway stopped"
+    );
+    drop(gateway);
+    drop(client);
+    Ok(())
+}
