@@ -20,6 +20,11 @@ use crate::snapshots::{SnapshotWriter, newest_snapshot};
 const POLL_LIMIT_MAX: usize = 256;
 /// Journal records applied per duty cycle while catching up, at most.
 const CATCH_UP_BATCH_MAX: usize = 4096;
+/// With no live frame for this long, the agent looks in the journal for records it has not
+/// applied: an engine dropped from the untethered sequenced stream (it lagged, say behind a
+/// slow consumer) rejoins at the live position and would otherwise only learn of the gap from
+/// the next frame, which may not come.
+const QUIET_CHECK_NS: u64 = 10_000_000;
 /// Consumers whose acknowledgements are tracked.
 pub const CONSUMERS_MAX: usize = 64;
 
@@ -93,6 +98,8 @@ pub struct ReplicaAgent<C, I, A, E, S> {
     /// out at the configured interval, so a slow consumer does not look like a dead primary.
     last_status_ns: Option<u64>,
     now_ns: u64,
+    /// When a live frame last arrived, or the journal was last checked.
+    last_heard_ns: u64,
     acks: BTreeMap<u32, Seq>,
     snapshots: Option<SnapshotWriter>,
     stats: AgentStats,
@@ -136,6 +143,7 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
             parked: None,
             last_status_ns: None,
             now_ns: 0,
+            last_heard_ns: 0,
             acks: BTreeMap::new(),
             stats: AgentStats::default(),
         };
@@ -149,11 +157,13 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
         self.replica.on_tick(self.now_ns);
         let mut work = self.send_outputs()?;
         if self.parked.is_none() {
-            work += if self.catching_up.is_some() {
+            let input = if self.catching_up.is_some() {
                 self.catch_up()?
             } else {
                 self.take_sequenced()?
             };
+            self.check_journal_when_quiet(input)?;
+            work += input;
         }
         work += self.take_acks()?;
         work += self.send_outputs()?;
@@ -177,6 +187,20 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
         }
         self.send(Output::Status(self.replica.status()))?;
         Ok(1)
+    }
+
+    fn check_journal_when_quiet(&mut self, input: usize) -> Result<(), AgentError> {
+        if input > 0 || self.last_heard_ns == 0 {
+            self.last_heard_ns = self.now_ns;
+            return Ok(());
+        }
+        if self.catching_up.is_none()
+            && self.now_ns.saturating_sub(self.last_heard_ns) >= QUIET_CHECK_NS
+        {
+            self.last_heard_ns = self.now_ns;
+            self.start_catch_up()?;
+        }
+        Ok(())
     }
 
     fn start_catch_up(&mut self) -> Result<(), AgentError> {
