@@ -23,7 +23,7 @@ mod node;
 
 pub use agent::{AgentError, AgentPaths, AgentStats, AgentStreams, CONSUMERS_MAX, ReplicaAgent};
 pub use buffer::EventBuffer;
-pub use node::{Applied, Output, Replica, ReplicaConfig, ReplicaError};
+pub use node::{Applied, Output, REFERENCES_PENDING_MAX, Replica, ReplicaConfig, ReplicaError};
 
 #[cfg(test)]
 mod tests;

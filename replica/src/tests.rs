@@ -1,12 +1,12 @@
 //! Replicas fed the same stream: roles, failover without loss, snapshots, divergence.
 
 use protocol::{
-    Command, EgressEvent, NodeId, Origin, ReplicaRole, RoleChange, Seq, Sequenced, SnapshotMarker,
-    StateDigest, Term, TimestampNs,
+    Command, EgressEvent, NodeId, Origin, ReferenceHash, ReplicaRole, ReplicaStatus, RoleChange,
+    Seq, Sequenced, SnapshotMarker, StateDigest, Term, TimestampNs,
 };
 use workload::{Flow, FlowConfig};
 
-use crate::{Applied, Output, Replica, ReplicaConfig, ReplicaError};
+use crate::{Applied, Output, REFERENCES_PENDING_MAX, Replica, ReplicaConfig, ReplicaError};
 
 fn config(node: u32) -> ReplicaConfig {
     ReplicaConfig {
@@ -250,12 +250,22 @@ fn a_replica_whose_hash_differs_from_the_reference_stops_serving() {
     assert_eq!(primary.role(), ReplicaRole::Diverged);
     let status = drain(&mut primary);
     assert!(matches!(status.as_slice(), [Output::Status(s)] if s.role == ReplicaRole::Diverged));
-    for x in stream(400).iter().skip(301) {
+    let mut tail = stream(400);
+    tail[350].command = Command::SnapshotMarker(SnapshotMarker {
+        origin: Origin::default(),
+        snapshot_id: 1,
+    });
+    for x in tail.iter().skip(301) {
         primary.apply(x).unwrap();
     }
+    let outputs = drain(&mut primary);
     assert!(
-        egress(&drain(&mut primary)).is_empty(),
+        egress(&outputs).is_empty(),
         "a diverged primary publishes nothing"
+    );
+    assert!(
+        !outputs.iter().any(|o| matches!(o, Output::Snapshot { .. })),
+        "nor snapshots its wrong state"
     );
 }
 
@@ -268,4 +278,183 @@ fn heartbeats_follow_the_interval() {
         beats += drain(&mut replica).len();
     }
     assert_eq!(beats, 10);
+}
+
+/// The state hash at every checkpoint of `s`, as a clean replica (the truth) computes it.
+fn truth(s: &[Sequenced]) -> Vec<(Seq, StateDigest)> {
+    let mut replica = Replica::new(config(3));
+    let mut outputs = Vec::new();
+    for x in s {
+        replica.apply(x).unwrap();
+        outputs.extend(drain(&mut replica));
+    }
+    checkpoints(&outputs)
+}
+
+fn statuses(outputs: &[Output]) -> Vec<ReplicaStatus> {
+    outputs
+        .iter()
+        .filter_map(|o| {
+            if let Output::Status(s) = o {
+                Some(*s)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_reference_that_arrives_before_its_checkpoint_is_compared_when_the_replica_gets_there() {
+    let s = stream(500);
+    let truth = truth(&s);
+    let (mut good, mut bad) = (Replica::new(config(2)), Replica::new(config(2)));
+    // Both lag the auditor: every reference is there before the checkpoint it is for.
+    for &(seq, digest) in &truth {
+        assert!(!good.on_reference_hash(seq, digest));
+        let wrong = if seq == Seq(300) {
+            StateDigest(!digest.0)
+        } else {
+            digest
+        };
+        assert!(!bad.on_reference_hash(seq, wrong), "nothing to compare yet");
+    }
+    let mut out = Vec::new();
+    for x in &s {
+        good.apply(x).unwrap();
+        bad.apply(x).unwrap();
+        drain(&mut good);
+        out.extend(drain(&mut bad));
+        let expect = if x.seq >= Seq(300) {
+            ReplicaRole::Diverged
+        } else {
+            ReplicaRole::Backup
+        };
+        assert_eq!(bad.role(), expect, "at seq {:?}", x.seq);
+    }
+    assert_eq!(good.role(), ReplicaRole::Backup);
+    assert_eq!(good.diverged_at(), None);
+    let mine_at_300 = truth.iter().find(|c| c.0 == Seq(300)).unwrap().1;
+    assert_eq!(bad.diverged_at(), Some((Seq(300), mine_at_300)));
+    // It says so at the checkpoint, and keeps naming that checkpoint in every later heartbeat.
+    let beats = statuses(&out);
+    let first = beats
+        .iter()
+        .position(|b| b.role == ReplicaRole::Diverged)
+        .unwrap();
+    assert_eq!(
+        (beats[first].hash_seq, beats[first].applied_seq),
+        (Seq(300), Seq(300))
+    );
+    assert!(beats[first..].iter().all(|b| b.hash_seq == Seq(300)));
+    bad.on_tick(0);
+    assert_eq!(bad.status().hash_seq, Seq(300));
+}
+
+#[test]
+fn a_late_reference_is_compared_while_its_checkpoint_is_kept() {
+    let s = stream(1_000);
+    let config = ReplicaConfig {
+        hash_interval: 10,
+        ..config(1)
+    };
+    let mut replica = Replica::new(config);
+    let mut outputs = Vec::new();
+    for x in &s {
+        replica.apply(x).unwrap();
+        outputs.extend(drain(&mut replica));
+    }
+    let truth = checkpoints(&outputs);
+    // The replica is at 1,001: it keeps its last 64 checkpoints, 370 ..= 1,000.
+    let (old_seq, old) = truth[35];
+    assert_eq!(old_seq, Seq(360));
+    assert!(
+        !replica.on_reference_hash(old_seq, StateDigest(!old.0)),
+        "a checkpoint no longer kept cannot be compared"
+    );
+    assert!(
+        !replica.on_reference_hash(Seq(375), StateDigest(1)),
+        "not a checkpoint"
+    );
+    let (seq, digest) = truth[36];
+    assert!(!replica.on_reference_hash(seq, digest), "agreeing");
+    assert!(replica.on_reference_hash(seq, StateDigest(!digest.0)));
+    assert_eq!(replica.diverged_at(), Some((Seq(370), digest)));
+    assert!(
+        !replica.on_reference_hash(seq, StateDigest(!digest.0)),
+        "once"
+    );
+}
+
+/// A replica far behind the auditor keeps the lowest pending references: the ones it reaches
+/// first. The others are dropped (the auditor's later references cover the same ground).
+#[test]
+fn pending_references_are_bounded_and_the_lowest_kept() {
+    let config = ReplicaConfig {
+        hash_interval: 10,
+        ..config(2)
+    };
+    let n = REFERENCES_PENDING_MAX as u64 + 1;
+    let s = stream(usize::try_from(n * 10).unwrap());
+    let mut replica = Replica::new(config);
+    // Wrong references for every checkpoint: only the first `REFERENCES_PENDING_MAX` are kept.
+    for k in (1..=n).rev() {
+        replica.on_reference_hash(Seq(k * 10), StateDigest(k.into()));
+    }
+    for x in &s {
+        replica.apply(x).unwrap();
+    }
+    assert_eq!(replica.diverged_at().map(|d| d.0), Some(Seq(10)));
+}
+
+/// A catch-up queues checkpoints behind thousands of events: each is still reported, in order;
+/// but once the replica diverged, none that says otherwise goes out (a diverged primary must
+/// never look healthy again).
+#[test]
+fn checkpoints_leave_in_order_and_a_diverged_replica_never_says_otherwise() {
+    let s = stream(500);
+    let truth = truth(&s);
+    let mut replica = Replica::new(config(1));
+    for x in &s {
+        replica.apply(x).unwrap();
+    }
+    // A heartbeat sent meanwhile (the agent's, while egress is parked) repeats the newest
+    // checkpoint already reported, never one still waiting: checkpoints leave in order.
+    assert_eq!(replica.status().hash_seq, Seq(0));
+    let queued = statuses(&drain(&mut replica));
+    let reported: Vec<_> = queued.iter().map(|b| (b.hash_seq, b.state_hash)).collect();
+    assert_eq!(reported, truth, "every checkpoint once, in order");
+    assert!(queued.iter().all(|b| b.applied_seq == b.hash_seq));
+    assert_eq!(replica.status().hash_seq, Seq(500));
+
+    let mut replica = Replica::new(config(1));
+    for x in &s {
+        replica.apply(x).unwrap();
+    }
+    let (seq, digest) = truth[1];
+    assert!(replica.on_reference_hash(seq, StateDigest(!digest.0)));
+    let after = statuses(&drain(&mut replica));
+    assert_eq!(
+        after.len(),
+        1,
+        "the queued checkpoints are dropped: {after:?}"
+    );
+    let beat = after[0];
+    assert_eq!(
+        (beat.role, beat.hash_seq, beat.applied_seq),
+        (ReplicaRole::Diverged, seq, Seq(501))
+    );
+}
+
+#[test]
+fn a_reference_hash_is_a_cluster_message() {
+    let reference = ReferenceHash {
+        seq: Seq(1024),
+        state_hash: StateDigest(7),
+    };
+    let bytes = protocol::ClusterMessage::ReferenceHash(reference).encode_to_vec();
+    assert_eq!(
+        protocol::ClusterMessage::decode(&bytes),
+        Ok(protocol::ClusterMessage::ReferenceHash(reference))
+    );
 }
