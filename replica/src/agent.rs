@@ -305,6 +305,11 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
         &self.replica
     }
 
+    /// Fault injection for drills and tests: see [`Replica::fault_inject_divergence_at`].
+    pub fn fault_inject_divergence_at(&mut self, seq: Seq) {
+        self.replica.fault_inject_divergence_at(seq);
+    }
+
     /// Counters.
     #[must_use]
     pub fn stats(&self) -> AgentStats {

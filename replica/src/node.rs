@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use matching_engine::{Engine, EngineConfig, SnapshotError};
 use protocol::{
-    Command, DecodeError, EgressEvent, EgressPrefix, Event, NodeId, ReplicaRole, ReplicaStatus,
-    Seq, Sequenced, StateDigest, Term,
+    AccountId, Command, DecodeError, EgressEvent, EgressPrefix, Event, NodeId, Origin, ReplicaRole,
+    ReplicaStatus, Seq, Sequenced, SetRiskLimits, StateDigest, StpMode, Term,
 };
 
 use crate::buffer::EventBuffer;
@@ -47,6 +47,9 @@ const CHECKPOINTS_MAX: usize = 64;
 /// auditor). When full, the lowest are kept: they are compared first.
 pub const REFERENCES_PENDING_MAX: usize = 64;
 const _: () = assert!(REFERENCES_PENDING_MAX > 0 && CHECKPOINTS_MAX > 0);
+
+/// The account [`Replica::fault_inject_divergence_at`] gives risk limits to: one no client uses.
+const FAULT_ACCOUNT: AccountId = AccountId(u32::MAX - 0x0fa1);
 
 /// What the caller must send or store, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +108,8 @@ pub struct Replica {
     /// The newest checkpoint whose status has left ([`Replica::poll_output`]): heartbeats
     /// repeat it, so checkpoints are reported in order even when one waits behind egress.
     reported: (Seq, StateDigest),
+    /// Fault injection (drills and tests): perturb the engine after applying this seq.
+    fault_at: Option<Seq>,
     buffer: EventBuffer,
     events: Vec<Event>,
     outputs: VecDeque<Output>,
@@ -132,6 +137,7 @@ impl Replica {
             references: BTreeMap::new(),
             diverged: None,
             reported: (Seq(0), StateDigest(0)),
+            fault_at: None,
             buffer: EventBuffer::new(config.buffer_events_max),
             events: Vec::with_capacity(1024),
             outputs: VecDeque::with_capacity(1024),
@@ -164,6 +170,9 @@ impl Replica {
         self.engine.apply(sequenced, &mut self.events);
         self.applied = seq;
         self.emit_events(seq);
+        if self.fault_at == Some(seq) {
+            self.fault_perturb_engine(sequenced);
+        }
         if seq.0.is_multiple_of(self.config.hash_interval) {
             self.checkpoint(seq);
         }
@@ -388,6 +397,42 @@ impl Replica {
     #[must_use]
     pub fn buffer(&self) -> &EventBuffer {
         &self.buffer
+    }
+}
+
+/// Fault injection, for drills and tests (`lockstep engine --fault-diverge-at`): a healthy
+/// cluster never calls these.
+impl Replica {
+    /// Arms a deliberate divergence: right after applying `seq` (before its checkpoint, if it
+    /// has one), this replica's engine alone applies one command that is not in the stream,
+    /// and whatever it answers is thrown away. The first checkpoint at or after `seq` then
+    /// disagrees with every other replica and with the auditor.
+    ///
+    /// The command gives risk limits to an account no client uses, so the state hash changes
+    /// but no later event does: the kind of divergence only a state hash finds.
+    pub fn fault_inject_divergence_at(&mut self, seq: Seq) {
+        self.fault_at = Some(seq);
+    }
+
+    fn fault_perturb_engine(&mut self, at: &Sequenced) {
+        let before = self.engine.state_hash();
+        let command = Command::SetRiskLimits(SetRiskLimits {
+            origin: Origin::default(),
+            account: FAULT_ACCOUNT,
+            max_open_orders: 1,
+            max_order_qty: protocol::Qty(1),
+            max_notional: 1,
+            price_band: 1,
+            stp_mode: StpMode::CancelBoth,
+        });
+        let mut discarded = Vec::new();
+        self.engine
+            .apply(&Sequenced { command, ..*at }, &mut discarded);
+        assert!(
+            self.engine.state_hash() != before,
+            "fault injection at {at:?} left the state unchanged (account table full?)",
+            at = at.seq
+        );
     }
 }
 

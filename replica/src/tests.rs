@@ -458,3 +458,27 @@ fn a_reference_hash_is_a_cluster_message() {
         Ok(protocol::ClusterMessage::ReferenceHash(reference))
     );
 }
+
+/// `lockstep engine --fault-diverge-at`: the engine alone changes; no event does.
+#[test]
+fn injected_fault_changes_the_state_hash_from_that_seq_on_and_no_event() {
+    let s = stream(400);
+    let (mut clean, mut faulty) = (Replica::new(config(1)), Replica::new(config(1)));
+    faulty.fault_inject_divergence_at(Seq(200));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for x in &s {
+        clean.apply(x).unwrap();
+        faulty.apply(x).unwrap();
+        a.extend(drain(&mut clean));
+        b.extend(drain(&mut faulty));
+    }
+    let (ca, cb) = (checkpoints(&a), checkpoints(&b));
+    assert_eq!(ca[0], cb[0], "seq 100 agrees");
+    assert_eq!(ca[1].0, Seq(200));
+    assert_ne!(
+        ca[1], cb[1],
+        "the checkpoint at the fault's seq already differs"
+    );
+    assert_ne!(ca[3], cb[3]);
+    assert!(egress(&a) == egress(&b), "the same events");
+}
