@@ -6,7 +6,10 @@ use protocol::{
 };
 use workload::{Flow, FlowConfig};
 
-use crate::{Applied, Output, REFERENCES_PENDING_MAX, Replica, ReplicaConfig, ReplicaError};
+use crate::{
+    Applied, AuditError, AuditOutput, Auditor, AuditorConfig, Divergence, Output,
+    REFERENCES_PENDING_MAX, Replica, ReplicaConfig, ReplicaError,
+};
 
 fn config(node: u32) -> ReplicaConfig {
     ReplicaConfig {
@@ -481,4 +484,122 @@ fn injected_fault_changes_the_state_hash_from_that_seq_on_and_no_event() {
     );
     assert_ne!(ca[3], cb[3]);
     assert!(egress(&a) == egress(&b), "the same events");
+}
+
+/// Feeds `s` to an auditor as journal records.
+fn audit(auditor: &mut Auditor, s: &[Sequenced]) -> Vec<AuditOutput> {
+    let mut out = Vec::new();
+    for x in s {
+        let body = x.command.encode_to_vec();
+        auditor.on_record(x.seq.0, x.timestamp.0, &body).unwrap();
+        out.extend(std::iter::from_fn(|| auditor.poll_output()));
+    }
+    out
+}
+
+fn auditor() -> Auditor {
+    Auditor::new(AuditorConfig {
+        hash_interval: 100,
+        ..AuditorConfig::default()
+    })
+}
+
+#[test]
+fn the_auditor_sends_a_reference_at_every_checkpoint_equal_to_a_clean_replicas() {
+    let s = stream(450);
+    let mut auditor = auditor();
+    let out = audit(&mut auditor, &s);
+    let references: Vec<_> = out
+        .iter()
+        .map(|o| match o {
+            AuditOutput::Reference(r) => (r.seq, r.state_hash),
+            AuditOutput::Divergence(d) => panic!("nobody reported anything: {d:?}"),
+        })
+        .collect();
+    assert_eq!(references, truth(&s));
+    assert_eq!(references.len(), 4);
+    assert_eq!(auditor.applied(), Seq(451));
+    let body = s[0].command.encode_to_vec();
+    assert_eq!(auditor.on_record(3, 0, &body), Ok(()), "a duplicate");
+    assert_eq!(
+        auditor.on_record(453, 0, &body),
+        Err(AuditError::Gap {
+            expected: 452,
+            got: 453
+        })
+    );
+    assert!(matches!(
+        auditor.on_record(452, 0, &[1, 2, 3]),
+        Err(AuditError::Body { seq: 452, .. })
+    ));
+}
+
+#[test]
+fn the_auditor_reports_a_diverged_replica_once_with_the_exact_seq_even_when_it_lags() {
+    let s = stream(600);
+    let mut faulty = Replica::new(config(2));
+    faulty.fault_inject_divergence_at(Seq(250));
+    let mut beats = Vec::new();
+    for x in &s {
+        faulty.apply(x).unwrap();
+        beats.extend(statuses(&drain(&mut faulty)));
+    }
+    let truth = truth(&s);
+    let divergences = |out: Vec<AuditOutput>| -> Vec<Divergence> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                AuditOutput::Divergence(d) => Some(d),
+                AuditOutput::Reference(_) => None,
+            })
+            .collect()
+    };
+    let expected = vec![Divergence {
+        node: NodeId(2),
+        seq: Seq(300),
+        expected: truth[2].1,
+        reported: checkpoints(&beats.iter().map(|b| Output::Status(*b)).collect::<Vec<_>>())[2].1,
+    }];
+    // The auditor ahead of the replica: each heartbeat is compared as it comes.
+    let mut ahead = auditor();
+    audit(&mut ahead, &s);
+    for beat in &beats {
+        ahead.on_status(beat);
+    }
+    let found = divergences(std::iter::from_fn(|| ahead.poll_output()).collect());
+    assert_eq!(
+        found, expected,
+        "one report, at the first checkpoint after the fault"
+    );
+    // The auditor behind: the heartbeats wait for it.
+    let mut behind = auditor();
+    for beat in &beats {
+        behind.on_status(beat);
+    }
+    assert_eq!(divergences(audit(&mut behind, &s)), expected);
+    assert_ne!(expected[0].expected, expected[0].reported);
+
+    // Told by the references, the replica names the checkpoint where it went wrong.
+    for &(seq, digest) in &truth {
+        faulty.on_reference_hash(seq, digest);
+    }
+    let diverged = faulty.status();
+    assert_eq!(
+        (diverged.role, diverged.hash_seq),
+        (ReplicaRole::Diverged, Seq(300))
+    );
+    // An auditor that has seen that checkpoint go by does not report it again.
+    ahead.on_status(&diverged);
+    assert_eq!(ahead.poll_output(), None);
+    // One started late sees a later checkpoint disagree first, then learns the exact one.
+    let mut late = auditor();
+    audit(&mut late, &s);
+    for beat in beats.iter().filter(|b| b.hash_seq >= Seq(500)) {
+        late.on_status(beat);
+    }
+    late.on_status(&diverged);
+    late.on_status(&diverged);
+    let found = divergences(std::iter::from_fn(|| late.poll_output()).collect());
+    let seqs: Vec<_> = found.iter().map(|d| d.seq).collect();
+    assert_eq!(seqs, [Seq(500), Seq(300)]);
+    assert_eq!(found[1], expected[0]);
 }
