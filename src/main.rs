@@ -26,6 +26,8 @@ enum Command {
     Engine(cluster::engine::EngineArgs),
     /// Run a standalone media driver in aeron.dir until SIGTERM/SIGINT.
     Driver(cluster::driver::DriverArgs),
+    /// Replay the journal alongside the engines and report any engine that diverges from it.
+    Auditor(cluster::auditor::AuditorArgs),
     /// Print the embedded default cluster configuration (TOML).
     Config,
 }
@@ -38,6 +40,7 @@ fn main() -> std::process::ExitCode {
         Command::Sequencer(args) => cluster::sequencer::run(&args),
         Command::Engine(args) => cluster::engine::run(&args),
         Command::Driver(args) => cluster::driver::run(&args),
+        Command::Auditor(args) => cluster::auditor::run(&args),
         Command::Config => print_defaults(),
     };
     match result {
