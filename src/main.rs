@@ -32,6 +32,8 @@ enum Command {
     Gateway(cluster::gateway::GatewayArgs),
     /// Run a standalone media driver in aeron.dir until SIGTERM/SIGINT.
     Driver(cluster::driver::DriverArgs),
+    /// Replay the journal alongside the engines and report any engine that diverges from it.
+    Auditor(cluster::auditor::AuditorArgs),
     /// Print the embedded default cluster configuration (TOML).
     Config,
 }
@@ -46,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Engine(args) => cluster::engine::run(&args),
         Command::Driver(args) => cluster::driver::run(&args),
         Command::Gateway(args) => cluster::gateway::run(&args),
+        Command::Auditor(args) => cluster::auditor::run(&args),
         Command::Config => print_defaults(),
     };
     match result {

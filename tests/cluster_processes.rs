@@ -155,9 +155,14 @@ fn a_late_engine_loads_its_snapshot_and_catches_up_from_the_journal() {
         .find(|s| matches!(s.command, Command::SnapshotMarker(_)))
         .map(|s| s.seq.0)
         .unwrap();
+    // Snapshots are written in the background: wait for the file, not just the marker.
+    let snapshot = _dir
+        .path()
+        .join("snapshots-2")
+        .join(format!("{marker_seq:020}.snapshot"));
     cluster
-        .wait_until("the backup applied the marker", |c| {
-            Ok(c.statuses[&2].applied_seq.0 >= marker_seq)
+        .wait_until("the backup stored its snapshot", |c| {
+            Ok(c.statuses[&2].applied_seq.0 >= marker_seq && snapshot.exists())
         })
         .unwrap();
     cluster.kill_engine(2).unwrap();

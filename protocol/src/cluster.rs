@@ -6,6 +6,8 @@
 //! - The egress stream carries [`EgressPrefix`] messages each followed by one event message.
 //! - Replicas send [`ReplicaStatus`] heartbeats to the sequencer on the control stream.
 //! - Consumers send [`EgressAck`]s to the replicas, so a promoted backup knows what to re-publish.
+//! - The auditor, replaying the journal, sends [`ReferenceHash`]es to the replicas (on the same
+//!   stream as the acks): a replica whose checkpoint disagrees stops serving.
 
 use crate::command::Command;
 use crate::error::{DecodeError, EncodeError};
@@ -38,7 +40,8 @@ wire_message!(
 
 wire_message!(
     /// A replica's heartbeat: where it is, in which role and term, and its latest state hash
-    /// checkpoint (the hash after applying `hash_seq`).
+    /// checkpoint (the hash after applying `hash_seq`). A replica in role `Diverged` reports the
+    /// checkpoint that disagreed with the reference instead, so `hash_seq` says where it diverged.
     ReplicaStatus / ReplicaStatusWire, template = 202, size = 56, reserved = 3, {
         term: Term,
         applied_seq: Seq,
@@ -60,6 +63,15 @@ wire_message!(
     }
 );
 
+wire_message!(
+    /// The state hash after `seq` as the auditor computed it, replaying the journal (the truth).
+    /// A replica whose checkpoint at `seq` differs has diverged and stops serving.
+    ReferenceHash / ReferenceHashWire, template = 204, size = 24, reserved = 0, {
+        seq: Seq,
+        state_hash: StateDigest,
+    }
+);
+
 message_enum!(
     /// A message of the cluster's own: framing prefixes and control.
     ClusterMessage, kind = "cluster message", {
@@ -67,6 +79,7 @@ message_enum!(
         EgressPrefix(EgressPrefix / EgressPrefixWire),
         ReplicaStatus(ReplicaStatus / ReplicaStatusWire),
         EgressAck(EgressAck / EgressAckWire),
+        ReferenceHash(ReferenceHash / ReferenceHashWire),
     }
 );
 

@@ -5,7 +5,8 @@
 //! in the sequenced stream (a late start, a lost frame, a restart) switches the agent to
 //! catching up from the co-located journal until it is level again; frames that arrive
 //! meanwhile are in the journal too and are ignored as duplicates afterwards. Events go out on
-//! the egress stream (primary only) and heartbeats on the status stream.
+//! the egress stream (primary only) and heartbeats on the status stream. The acks stream brings
+//! consumer acknowledgements and the auditor's reference hashes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -272,15 +273,23 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
         Ok(work)
     }
 
+    /// Consumer acknowledgements, and the auditor's reference hashes, which share the stream.
     fn take_acks(&mut self) -> Result<usize, AgentError> {
-        let acks = &mut self.acks;
+        let (acks, replica) = (&mut self.acks, &mut self.replica);
         let work = self.streams.acks.poll(POLL_LIMIT_MAX, &mut |bytes| {
-            // Acks come from consumers: a malformed one is ignored, never trusted.
-            if let Ok(ClusterMessage::EgressAck(ack)) = ClusterMessage::decode(bytes)
-                && (acks.contains_key(&ack.consumer) || acks.len() < CONSUMERS_MAX)
-            {
-                let slot = acks.entry(ack.consumer).or_insert(ack.seq);
-                *slot = (*slot).max(ack.seq);
+            // Acks come from consumers: a malformed one is ignored, never trusted. Reference
+            // hashes are trusted (one can stop a replica): only the auditor may publish them.
+            match ClusterMessage::decode(bytes) {
+                Ok(ClusterMessage::EgressAck(ack))
+                    if acks.contains_key(&ack.consumer) || acks.len() < CONSUMERS_MAX =>
+                {
+                    let slot = acks.entry(ack.consumer).or_insert(ack.seq);
+                    *slot = (*slot).max(ack.seq);
+                }
+                Ok(ClusterMessage::ReferenceHash(reference)) => {
+                    replica.on_reference_hash(reference.seq, reference.state_hash);
+                }
+                _ => {}
             }
         })?;
         if let Some(&everyone) = self.acks.values().min() {
@@ -333,6 +342,11 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
     #[must_use]
     pub fn replica(&self) -> &Replica {
         &self.replica
+    }
+
+    /// Fault injection for drills and tests: see [`Replica::fault_inject_divergence_at`].
+    pub fn fault_inject_divergence_at(&mut self, seq: Seq) {
+        self.replica.fault_inject_divergence_at(seq);
     }
 
     /// Counters.

@@ -16,15 +16,26 @@
 //!   at that sequence number, so divergence is found within `hash_interval` commands.
 //! - **Snapshots** are taken at sequenced [`protocol::SnapshotMarker`] commands, off the
 //!   sequencer's path; [`Replica::from_snapshot`] resumes from one.
+//! - **The auditor** ([`Auditor`], run by [`AuditorAgent`]) replays the journal with an engine
+//!   of its own and sends a [`protocol::ReferenceHash`] at every checkpoint; a replica whose
+//!   checkpoint disagrees turns [`protocol::ReplicaRole::Diverged`] and stops serving, and the
+//!   auditor reports which node diverged at which sequence number.
 
 mod agent;
+mod audit;
+mod audit_agent;
 mod buffer;
 mod node;
 mod snapshots;
 
 pub use agent::{AgentError, AgentPaths, AgentStats, AgentStreams, CONSUMERS_MAX, ReplicaAgent};
+pub use audit::{
+    AUDIT_CHECKPOINTS_MAX, AUDITED_NODES_MAX, AuditError, AuditOutput, Auditor, AuditorConfig,
+    Divergence, REPORTS_PENDING_MAX,
+};
+pub use audit_agent::{AuditorAgent, AuditorAgentError, AuditorStats, AuditorStreams};
 pub use buffer::EventBuffer;
-pub use node::{Applied, Output, Replica, ReplicaConfig, ReplicaError};
+pub use node::{Applied, Output, REFERENCES_PENDING_MAX, Replica, ReplicaConfig, ReplicaError};
 pub use snapshots::SNAPSHOTS_KEPT_MAX;
 
 #[cfg(test)]

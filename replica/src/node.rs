@@ -1,11 +1,11 @@
 //! The replica's state machine.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use matching_engine::{Engine, EngineConfig, SnapshotError};
 use protocol::{
-    Command, DecodeError, EgressEvent, EgressPrefix, Event, NodeId, ReplicaRole, ReplicaStatus,
-    Seq, Sequenced, StateDigest, Term,
+    AccountId, Command, DecodeError, EgressEvent, EgressPrefix, Event, NodeId, Origin, ReplicaRole,
+    ReplicaStatus, Seq, Sequenced, SetRiskLimits, StateDigest, StpMode, Term,
 };
 
 use crate::buffer::EventBuffer;
@@ -40,8 +40,16 @@ impl ReplicaConfig {
     }
 }
 
-/// Checkpoints kept for comparison with reference hashes.
+/// Checkpoints kept for comparison with reference hashes that arrive after the replica passed
+/// their sequence number.
 const CHECKPOINTS_MAX: usize = 64;
+/// Reference hashes kept for sequence numbers the replica has not reached yet (it lags the
+/// auditor). When full, the lowest are kept: they are compared first.
+pub const REFERENCES_PENDING_MAX: usize = 64;
+const _: () = assert!(REFERENCES_PENDING_MAX > 0 && CHECKPOINTS_MAX > 0);
+
+/// The account [`Replica::fault_inject_divergence_at`] gives risk limits to: one no client uses.
+const FAULT_ACCOUNT: AccountId = AccountId(u32::MAX - 0x0fa1);
 
 /// What the caller must send or store, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +101,15 @@ pub struct Replica {
     applied: Seq,
     acked: Seq,
     checkpoints: VecDeque<(Seq, StateDigest)>,
+    /// Reference hashes for checkpoints still ahead, by sequence number.
+    references: BTreeMap<Seq, StateDigest>,
+    /// The checkpoint that disagreed with its reference, once one did.
+    diverged: Option<(Seq, StateDigest)>,
+    /// The newest checkpoint whose status has left ([`Replica::poll_output`]): heartbeats
+    /// repeat it, so checkpoints are reported in order even when one waits behind egress.
+    reported: (Seq, StateDigest),
+    /// Fault injection (drills and tests): perturb the engine after applying this seq.
+    fault_at: Option<Seq>,
     buffer: EventBuffer,
     events: Vec<Event>,
     outputs: VecDeque<Output>,
@@ -117,6 +134,10 @@ impl Replica {
             applied,
             acked: applied,
             checkpoints: VecDeque::with_capacity(CHECKPOINTS_MAX),
+            references: BTreeMap::new(),
+            diverged: None,
+            reported: (Seq(0), StateDigest(0)),
+            fault_at: None,
             buffer: EventBuffer::new(config.buffer_events_max),
             events: Vec::with_capacity(1024),
             outputs: VecDeque::with_capacity(1024),
@@ -149,10 +170,16 @@ impl Replica {
         self.engine.apply(sequenced, &mut self.events);
         self.applied = seq;
         self.emit_events(seq);
+        if self.fault_at == Some(seq) {
+            self.fault_perturb_engine(sequenced);
+        }
         if seq.0.is_multiple_of(self.config.hash_interval) {
             self.checkpoint(seq);
         }
-        if let Command::SnapshotMarker(marker) = sequenced.command {
+        // A diverged replica's state is known to be wrong: it must not be resumed from.
+        if let Command::SnapshotMarker(marker) = sequenced.command
+            && self.diverged.is_none()
+        {
             let mut bytes = Vec::new();
             self.write_snapshot(&mut bytes);
             let snapshot_id = marker.snapshot_id;
@@ -213,9 +240,37 @@ impl Replica {
         if self.checkpoints.len() == CHECKPOINTS_MAX {
             self.checkpoints.pop_front();
         }
-        self.checkpoints
-            .push_back((seq, StateDigest(self.engine.state_hash().0)));
-        self.outputs.push_back(Output::Status(self.status()));
+        let mine = StateDigest(self.engine.state_hash().0);
+        self.checkpoints.push_back((seq, mine));
+        // References for checkpoints this replica skipped (it started from a snapshot) are
+        // of no use any more; the one for this checkpoint is compared now.
+        while let Some(entry) = self.references.first_entry() {
+            if *entry.key() > seq {
+                break;
+            }
+            let (at, reference) = entry.remove_entry();
+            if at == seq && reference != mine {
+                self.diverge(seq, mine);
+            }
+        }
+        if self.diverged.is_none() {
+            let mut status = self.status();
+            (status.hash_seq, status.state_hash) = (seq, mine);
+            self.outputs.push_back(Output::Status(status));
+        }
+    }
+
+    /// Stops serving: the checkpoint `(seq, mine)` disagreed with the reference. Heartbeats
+    /// still queued (behind egress) are dropped, so none that says otherwise goes out after
+    /// this; one saying `Diverged` goes after what is queued.
+    fn diverge(&mut self, seq: Seq, mine: StateDigest) {
+        if self.diverged.is_none() {
+            self.role = ReplicaRole::Diverged;
+            self.diverged = Some((seq, mine));
+            self.references.clear();
+            self.outputs.retain(|o| !matches!(o, Output::Status(_)));
+            self.outputs.push_back(Output::Status(self.status()));
+        }
     }
 
     /// Consumers have every event of the commands up to `seq`.
@@ -226,21 +281,35 @@ impl Replica {
         }
     }
 
-    /// A trusted replay of the journal (the sequencer's auditor) reports the state hash after
-    /// `seq`. If this replica's checkpoint there differs, it has diverged: it stops serving and
-    /// says so in its heartbeats. Returns whether it diverged.
+    /// A trusted replay of the journal (the auditor) reports the state hash after `seq`. If
+    /// this replica's checkpoint there differs, it has diverged: it stops serving and says so in
+    /// its heartbeats. A reference for a checkpoint still ahead is kept (up to
+    /// [`REFERENCES_PENDING_MAX`]) and compared when the replica takes that checkpoint; one
+    /// for a checkpoint older than the last `CHECKPOINTS_MAX` is of no use and dropped.
+    /// Returns whether the replica diverged now.
     pub fn on_reference_hash(&mut self, seq: Seq, digest: StateDigest) -> bool {
+        if self.diverged.is_some() || !seq.0.is_multiple_of(self.config.hash_interval) {
+            return false;
+        }
+        if seq > self.applied {
+            self.references.insert(seq, digest);
+            if self.references.len() > REFERENCES_PENDING_MAX {
+                self.references.pop_last();
+            }
+            return false;
+        }
         let mine = self
             .checkpoints
             .iter()
             .find(|(s, _)| *s == seq)
             .map(|(_, d)| *d);
-        if mine.is_some_and(|mine| mine != digest) && self.role != ReplicaRole::Diverged {
-            self.role = ReplicaRole::Diverged;
-            self.outputs.push_back(Output::Status(self.status()));
-            return true;
+        match mine {
+            Some(mine) if mine != digest => {
+                self.diverge(seq, mine);
+                true
+            }
+            _ => false,
         }
-        false
     }
 
     /// Lets time pass: heartbeats.
@@ -266,17 +335,22 @@ impl Replica {
 
     /// The next thing to send or store.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let output = self.outputs.pop_front()?;
+        if let Output::Status(status) = &output
+            && self.diverged.is_none()
+            && status.hash_seq > self.reported.0
+        {
+            self.reported = (status.hash_seq, status.state_hash);
+        }
+        Some(output)
     }
 
-    /// This replica's heartbeat as of now.
+    /// This replica's heartbeat as of now, with the newest checkpoint already reported (a
+    /// newer one may still wait in the outputs); a diverged replica names the checkpoint that
+    /// disagreed instead.
     #[must_use]
     pub fn status(&self) -> ReplicaStatus {
-        let (hash_seq, state_hash) = self
-            .checkpoints
-            .back()
-            .copied()
-            .unwrap_or((Seq(0), StateDigest(0)));
+        let (hash_seq, state_hash) = self.diverged.unwrap_or(self.reported);
         ReplicaStatus {
             term: self.term,
             applied_seq: self.applied,
@@ -300,6 +374,13 @@ impl Replica {
         self.role
     }
 
+    /// The checkpoint that disagreed with its reference hash (sequence number, this replica's
+    /// hash there), once the replica diverged.
+    #[must_use]
+    pub fn diverged_at(&self) -> Option<(Seq, StateDigest)> {
+        self.diverged
+    }
+
     /// The term in force.
     #[must_use]
     pub fn term(&self) -> Term {
@@ -316,6 +397,42 @@ impl Replica {
     #[must_use]
     pub fn buffer(&self) -> &EventBuffer {
         &self.buffer
+    }
+}
+
+/// Fault injection, for drills and tests (`lockstep engine --fault-diverge-at`): a healthy
+/// cluster never calls these.
+impl Replica {
+    /// Arms a deliberate divergence: right after applying `seq` (before its checkpoint, if it
+    /// has one), this replica's engine alone applies one command that is not in the stream,
+    /// and whatever it answers is thrown away. The first checkpoint at or after `seq` then
+    /// disagrees with every other replica and with the auditor.
+    ///
+    /// The command gives risk limits to an account no client uses, so the state hash changes
+    /// but no later event does: the kind of divergence only a state hash finds.
+    pub fn fault_inject_divergence_at(&mut self, seq: Seq) {
+        self.fault_at = Some(seq);
+    }
+
+    fn fault_perturb_engine(&mut self, at: &Sequenced) {
+        let before = self.engine.state_hash();
+        let command = Command::SetRiskLimits(SetRiskLimits {
+            origin: Origin::default(),
+            account: FAULT_ACCOUNT,
+            max_open_orders: 1,
+            max_order_qty: protocol::Qty(1),
+            max_notional: 1,
+            price_band: 1,
+            stp_mode: StpMode::CancelBoth,
+        });
+        let mut discarded = Vec::new();
+        self.engine
+            .apply(&Sequenced { command, ..*at }, &mut discarded);
+        assert!(
+            self.engine.state_hash() != before,
+            "fault injection at {at:?} left the state unchanged (account table full?)",
+            at = at.seq
+        );
     }
 }
 

@@ -1,12 +1,15 @@
 //! Replicas fed the same stream: roles, failover without loss, snapshots, divergence.
 
 use protocol::{
-    Command, EgressEvent, NodeId, Origin, ReplicaRole, RoleChange, Seq, Sequenced, SnapshotMarker,
-    StateDigest, Term, TimestampNs,
+    Command, EgressEvent, NodeId, Origin, ReferenceHash, ReplicaRole, ReplicaStatus, RoleChange,
+    Seq, Sequenced, SnapshotMarker, StateDigest, Term, TimestampNs,
 };
 use workload::{Flow, FlowConfig};
 
-use crate::{Applied, Output, Replica, ReplicaConfig, ReplicaError};
+use crate::{
+    Applied, AuditError, AuditOutput, Auditor, AuditorConfig, Divergence, Output,
+    REFERENCES_PENDING_MAX, Replica, ReplicaConfig, ReplicaError,
+};
 
 fn config(node: u32) -> ReplicaConfig {
     ReplicaConfig {
@@ -250,12 +253,22 @@ fn a_replica_whose_hash_differs_from_the_reference_stops_serving() {
     assert_eq!(primary.role(), ReplicaRole::Diverged);
     let status = drain(&mut primary);
     assert!(matches!(status.as_slice(), [Output::Status(s)] if s.role == ReplicaRole::Diverged));
-    for x in stream(400).iter().skip(301) {
+    let mut tail = stream(400);
+    tail[350].command = Command::SnapshotMarker(SnapshotMarker {
+        origin: Origin::default(),
+        snapshot_id: 1,
+    });
+    for x in tail.iter().skip(301) {
         primary.apply(x).unwrap();
     }
+    let outputs = drain(&mut primary);
     assert!(
-        egress(&drain(&mut primary)).is_empty(),
+        egress(&outputs).is_empty(),
         "a diverged primary publishes nothing"
+    );
+    assert!(
+        !outputs.iter().any(|o| matches!(o, Output::Snapshot { .. })),
+        "nor snapshots its wrong state"
     );
 }
 
@@ -268,4 +281,325 @@ fn heartbeats_follow_the_interval() {
         beats += drain(&mut replica).len();
     }
     assert_eq!(beats, 10);
+}
+
+/// The state hash at every checkpoint of `s`, as a clean replica (the truth) computes it.
+fn truth(s: &[Sequenced]) -> Vec<(Seq, StateDigest)> {
+    let mut replica = Replica::new(config(3));
+    let mut outputs = Vec::new();
+    for x in s {
+        replica.apply(x).unwrap();
+        outputs.extend(drain(&mut replica));
+    }
+    checkpoints(&outputs)
+}
+
+fn statuses(outputs: &[Output]) -> Vec<ReplicaStatus> {
+    outputs
+        .iter()
+        .filter_map(|o| {
+            if let Output::Status(s) = o {
+                Some(*s)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_reference_that_arrives_before_its_checkpoint_is_compared_when_the_replica_gets_there() {
+    let s = stream(500);
+    let truth = truth(&s);
+    let (mut good, mut bad) = (Replica::new(config(2)), Replica::new(config(2)));
+    // Both lag the auditor: every reference is there before the checkpoint it is for.
+    for &(seq, digest) in &truth {
+        assert!(!good.on_reference_hash(seq, digest));
+        let wrong = if seq == Seq(300) {
+            StateDigest(!digest.0)
+        } else {
+            digest
+        };
+        assert!(!bad.on_reference_hash(seq, wrong), "nothing to compare yet");
+    }
+    let mut out = Vec::new();
+    for x in &s {
+        good.apply(x).unwrap();
+        bad.apply(x).unwrap();
+        drain(&mut good);
+        out.extend(drain(&mut bad));
+        let expect = if x.seq >= Seq(300) {
+            ReplicaRole::Diverged
+        } else {
+            ReplicaRole::Backup
+        };
+        assert_eq!(bad.role(), expect, "at seq {:?}", x.seq);
+    }
+    assert_eq!(good.role(), ReplicaRole::Backup);
+    assert_eq!(good.diverged_at(), None);
+    let mine_at_300 = truth.iter().find(|c| c.0 == Seq(300)).unwrap().1;
+    assert_eq!(bad.diverged_at(), Some((Seq(300), mine_at_300)));
+    // It says so at the checkpoint, and keeps naming that checkpoint in every later heartbeat.
+    let beats = statuses(&out);
+    let first = beats
+        .iter()
+        .position(|b| b.role == ReplicaRole::Diverged)
+        .unwrap();
+    assert_eq!(
+        (beats[first].hash_seq, beats[first].applied_seq),
+        (Seq(300), Seq(300))
+    );
+    assert!(beats[first..].iter().all(|b| b.hash_seq == Seq(300)));
+    bad.on_tick(0);
+    assert_eq!(bad.status().hash_seq, Seq(300));
+}
+
+#[test]
+fn a_late_reference_is_compared_while_its_checkpoint_is_kept() {
+    let s = stream(1_000);
+    let config = ReplicaConfig {
+        hash_interval: 10,
+        ..config(1)
+    };
+    let mut replica = Replica::new(config);
+    let mut outputs = Vec::new();
+    for x in &s {
+        replica.apply(x).unwrap();
+        outputs.extend(drain(&mut replica));
+    }
+    let truth = checkpoints(&outputs);
+    // The replica is at 1,001: it keeps its last 64 checkpoints, 370 ..= 1,000.
+    let (old_seq, old) = truth[35];
+    assert_eq!(old_seq, Seq(360));
+    assert!(
+        !replica.on_reference_hash(old_seq, StateDigest(!old.0)),
+        "a checkpoint no longer kept cannot be compared"
+    );
+    assert!(
+        !replica.on_reference_hash(Seq(375), StateDigest(1)),
+        "not a checkpoint"
+    );
+    let (seq, digest) = truth[36];
+    assert!(!replica.on_reference_hash(seq, digest), "agreeing");
+    assert!(replica.on_reference_hash(seq, StateDigest(!digest.0)));
+    assert_eq!(replica.diverged_at(), Some((Seq(370), digest)));
+    assert!(
+        !replica.on_reference_hash(seq, StateDigest(!digest.0)),
+        "once"
+    );
+}
+
+/// A replica far behind the auditor keeps the lowest pending references: the ones it reaches
+/// first. The others are dropped (the auditor's later references cover the same ground).
+#[test]
+fn pending_references_are_bounded_and_the_lowest_kept() {
+    let config = ReplicaConfig {
+        hash_interval: 10,
+        ..config(2)
+    };
+    let n = REFERENCES_PENDING_MAX as u64 + 1;
+    let s = stream(usize::try_from(n * 10).unwrap());
+    let mut replica = Replica::new(config);
+    // Wrong references for every checkpoint: only the first `REFERENCES_PENDING_MAX` are kept.
+    for k in (1..=n).rev() {
+        replica.on_reference_hash(Seq(k * 10), StateDigest(k.into()));
+    }
+    for x in &s {
+        replica.apply(x).unwrap();
+    }
+    assert_eq!(replica.diverged_at().map(|d| d.0), Some(Seq(10)));
+}
+
+/// A catch-up queues checkpoints behind thousands of events: each is still reported, in order;
+/// but once the replica diverged, none that says otherwise goes out (a diverged primary must
+/// never look healthy again).
+#[test]
+fn checkpoints_leave_in_order_and_a_diverged_replica_never_says_otherwise() {
+    let s = stream(500);
+    let truth = truth(&s);
+    let mut replica = Replica::new(config(1));
+    for x in &s {
+        replica.apply(x).unwrap();
+    }
+    // A heartbeat sent meanwhile (the agent's, while egress is parked) repeats the newest
+    // checkpoint already reported, never one still waiting: checkpoints leave in order.
+    assert_eq!(replica.status().hash_seq, Seq(0));
+    let queued = statuses(&drain(&mut replica));
+    let reported: Vec<_> = queued.iter().map(|b| (b.hash_seq, b.state_hash)).collect();
+    assert_eq!(reported, truth, "every checkpoint once, in order");
+    assert!(queued.iter().all(|b| b.applied_seq == b.hash_seq));
+    assert_eq!(replica.status().hash_seq, Seq(500));
+
+    let mut replica = Replica::new(config(1));
+    for x in &s {
+        replica.apply(x).unwrap();
+    }
+    let (seq, digest) = truth[1];
+    assert!(replica.on_reference_hash(seq, StateDigest(!digest.0)));
+    let after = statuses(&drain(&mut replica));
+    assert_eq!(
+        after.len(),
+        1,
+        "the queued checkpoints are dropped: {after:?}"
+    );
+    let beat = after[0];
+    assert_eq!(
+        (beat.role, beat.hash_seq, beat.applied_seq),
+        (ReplicaRole::Diverged, seq, Seq(501))
+    );
+}
+
+#[test]
+fn a_reference_hash_is_a_cluster_message() {
+    let reference = ReferenceHash {
+        seq: Seq(1024),
+        state_hash: StateDigest(7),
+    };
+    let bytes = protocol::ClusterMessage::ReferenceHash(reference).encode_to_vec();
+    assert_eq!(
+        protocol::ClusterMessage::decode(&bytes),
+        Ok(protocol::ClusterMessage::ReferenceHash(reference))
+    );
+}
+
+/// `lockstep engine --fault-diverge-at`: the engine alone changes; no event does.
+#[test]
+fn injected_fault_changes_the_state_hash_from_that_seq_on_and_no_event() {
+    let s = stream(400);
+    let (mut clean, mut faulty) = (Replica::new(config(1)), Replica::new(config(1)));
+    faulty.fault_inject_divergence_at(Seq(200));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for x in &s {
+        clean.apply(x).unwrap();
+        faulty.apply(x).unwrap();
+        a.extend(drain(&mut clean));
+        b.extend(drain(&mut faulty));
+    }
+    let (ca, cb) = (checkpoints(&a), checkpoints(&b));
+    assert_eq!(ca[0], cb[0], "seq 100 agrees");
+    assert_eq!(ca[1].0, Seq(200));
+    assert_ne!(
+        ca[1], cb[1],
+        "the checkpoint at the fault's seq already differs"
+    );
+    assert_ne!(ca[3], cb[3]);
+    assert!(egress(&a) == egress(&b), "the same events");
+}
+
+/// Feeds `s` to an auditor as journal records.
+fn audit(auditor: &mut Auditor, s: &[Sequenced]) -> Vec<AuditOutput> {
+    let mut out = Vec::new();
+    for x in s {
+        let body = x.command.encode_to_vec();
+        auditor.on_record(x.seq.0, x.timestamp.0, &body).unwrap();
+        out.extend(std::iter::from_fn(|| auditor.poll_output()));
+    }
+    out
+}
+
+fn auditor() -> Auditor {
+    Auditor::new(AuditorConfig {
+        hash_interval: 100,
+        ..AuditorConfig::default()
+    })
+}
+
+#[test]
+fn the_auditor_sends_a_reference_at_every_checkpoint_equal_to_a_clean_replicas() {
+    let s = stream(450);
+    let mut auditor = auditor();
+    let out = audit(&mut auditor, &s);
+    let references: Vec<_> = out
+        .iter()
+        .map(|o| match o {
+            AuditOutput::Reference(r) => (r.seq, r.state_hash),
+            AuditOutput::Divergence(d) => panic!("nobody reported anything: {d:?}"),
+        })
+        .collect();
+    assert_eq!(references, truth(&s));
+    assert_eq!(references.len(), 4);
+    assert_eq!(auditor.applied(), Seq(451));
+    let body = s[0].command.encode_to_vec();
+    assert_eq!(auditor.on_record(3, 0, &body), Ok(()), "a duplicate");
+    assert_eq!(
+        auditor.on_record(453, 0, &body),
+        Err(AuditError::Gap {
+            expected: 452,
+            got: 453
+        })
+    );
+    assert!(matches!(
+        auditor.on_record(452, 0, &[1, 2, 3]),
+        Err(AuditError::Body { seq: 452, .. })
+    ));
+}
+
+#[test]
+fn the_auditor_reports_a_diverged_replica_once_with_the_exact_seq_even_when_it_lags() {
+    let s = stream(600);
+    let mut faulty = Replica::new(config(2));
+    faulty.fault_inject_divergence_at(Seq(250));
+    let mut beats = Vec::new();
+    for x in &s {
+        faulty.apply(x).unwrap();
+        beats.extend(statuses(&drain(&mut faulty)));
+    }
+    let truth = truth(&s);
+    let divergences = |out: Vec<AuditOutput>| -> Vec<Divergence> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                AuditOutput::Divergence(d) => Some(d),
+                AuditOutput::Reference(_) => None,
+            })
+            .collect()
+    };
+    let expected = vec![Divergence {
+        node: NodeId(2),
+        seq: Seq(300),
+        expected: truth[2].1,
+        reported: checkpoints(&beats.iter().map(|b| Output::Status(*b)).collect::<Vec<_>>())[2].1,
+    }];
+    // The auditor ahead of the replica: each heartbeat is compared as it comes.
+    let mut ahead = auditor();
+    audit(&mut ahead, &s);
+    for beat in &beats {
+        ahead.on_status(beat);
+    }
+    let found = divergences(std::iter::from_fn(|| ahead.poll_output()).collect());
+    assert_eq!(
+        found, expected,
+        "one report, at the first checkpoint after the fault"
+    );
+    // The auditor behind: the heartbeats wait for it.
+    let mut behind = auditor();
+    for beat in &beats {
+        behind.on_status(beat);
+    }
+    assert_eq!(divergences(audit(&mut behind, &s)), expected);
+    assert_ne!(expected[0].expected, expected[0].reported);
+
+    // Told by the references, the replica names the checkpoint where it went wrong.
+    for &(seq, digest) in &truth {
+        faulty.on_reference_hash(seq, digest);
+    }
+    let diverged = faulty.status();
+    assert_eq!(
+        (diverged.role, diverged.hash_seq),
+        (ReplicaRole::Diverged, Seq(300))
+    );
+    // An auditor that has seen that checkpoint go by does not report it again.
+    ahead.on_status(&diverged);
+    assert_eq!(ahead.poll_output(), None);
+    // One started late sees a later checkpoint disagree first, then learns the exact one.
+    let mut late = auditor();
+    audit(&mut late, &s);
+    for beat in beats.iter().filter(|b| b.hash_seq >= Seq(500)) {
+        late.on_status(beat);
+    }
+    late.on_status(&diverged);
+    late.on_status(&diverged);
+    let found = divergences(std::iter::from_fn(|| late.poll_output()).collect());
+    let seqs: Vec<_> = found.iter().map(|d| d.seq).collect();
+    assert_eq!(seqs, [Seq(500), Seq(300)]);
+    assert_eq!(found[1], expected[0]);
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use protocol::NodeId;
-use replica::{AgentPaths, AgentStreams, ReplicaAgent, ReplicaConfig};
+use protocol::{NodeId, ReplicaRole, Seq};
+use replica::{AgentPaths, AgentStats, AgentStreams, Replica, ReplicaAgent, ReplicaConfig};
 use transport::{Backoff, IdleStrategy as _, StopFlag, SystemClock};
 
 use super::config::{ClusterConfig, Override, StreamSettings, nanos};
@@ -32,6 +32,10 @@ pub(crate) struct EngineArgs {
     /// engine.hash_interval.
     #[arg(long)]
     hash_interval: Option<u64>,
+    /// Fault injection for drills and tests: after applying SEQ, this engine alone perturbs its
+    /// state (docs/cluster.md, "Divergence detection"). Never in production.
+    #[arg(long, hide = true, value_name = "SEQ")]
+    fault_diverge_at: Option<u64>,
 }
 
 pub(crate) fn run(args: &EngineArgs) -> anyhow::Result<()> {
@@ -65,11 +69,11 @@ pub(crate) fn run(args: &EngineArgs) -> anyhow::Result<()> {
     if config.journal_catch_up && !wait_for_journal(&config.journal_dir, &stop)? {
         return Ok(());
     }
-    serve(&config, node, &stop)
+    serve(&config, node, args.fault_diverge_at.map(Seq), &stop)
 }
 
 /// Waits until the journal can be read (or is being created). `Ok(false)`: stopped meanwhile.
-fn wait_for_journal(dir: &Path, stop: &StopFlag) -> anyhow::Result<bool> {
+pub(super) fn wait_for_journal(dir: &Path, stop: &StopFlag) -> anyhow::Result<bool> {
     let deadline = Instant::now() + JOURNAL_WAIT;
     let mut idle = Backoff::default();
     let mut logged = false;
@@ -102,7 +106,12 @@ fn untethered(stream: &StreamSettings) -> StreamSettings {
     }
 }
 
-fn serve(config: &ClusterConfig, node: NodeId, stop: &StopFlag) -> anyhow::Result<()> {
+fn serve(
+    config: &ClusterConfig,
+    node: NodeId,
+    fault_at: Option<Seq>,
+    stop: &StopFlag,
+) -> anyhow::Result<()> {
     let client = connect(config, &format!("lockstep-engine-{}", node.0))?;
     let s = &config.streams;
     let streams = AgentStreams {
@@ -122,6 +131,14 @@ fn serve(config: &ClusterConfig, node: NodeId, stop: &StopFlag) -> anyhow::Resul
     };
     let mut agent = ReplicaAgent::open(replica_config, paths, SystemClock, streams)
         .context("starting the replica (snapshot and journal catch-up)")?;
+    if let Some(seq) = fault_at {
+        agent.fault_inject_divergence_at(seq);
+        tracing::warn!(
+            node = node.0,
+            seq = seq.0,
+            "fault injection armed: this engine will diverge after applying seq"
+        );
+    }
     let start = agent.replica();
     tracing::info!(
         node = node.0,
@@ -135,19 +152,19 @@ fn serve(config: &ClusterConfig, node: NodeId, stop: &StopFlag) -> anyhow::Resul
         let work = agent.do_work().context("engine duty cycle")?;
         let replica = agent.replica();
         if (replica.term(), replica.role()) != seen {
+            log_role_change(node, seen.1, replica);
             seen = (replica.term(), replica.role());
-            tracing::info!(
-                node = node.0,
-                term = seen.0.0,
-                role = ?seen.1,
-                applied_seq = replica.applied().0,
-                "role change applied"
-            );
         }
         idle.idle(work);
     }
-    let replica = agent.replica();
-    let stats = agent.stats();
+    report_stop(node, agent.replica(), agent.stats())?;
+    drop(agent);
+    drop(client);
+    Ok(())
+}
+
+/// Logs the counters and prints the `final ...` line.
+fn report_stop(node: NodeId, replica: &Replica, stats: AgentStats) -> anyhow::Result<()> {
     tracing::info!(
         node = node.0,
         applied_live = stats.applied_live,
@@ -164,8 +181,21 @@ fn serve(config: &ClusterConfig, node: NodeId, stop: &StopFlag) -> anyhow::Resul
         replica.role(),
         replica.state_hash().0
     );
-    writeln!(std::io::stdout().lock(), "{line}").context("writing the final line")?;
-    drop(agent);
-    drop(client);
-    Ok(())
+    writeln!(std::io::stdout().lock(), "{line}").context("writing the final line")
+}
+
+/// A new term or role; turning `Diverged` is an error an operator must see.
+fn log_role_change(node: NodeId, before: ReplicaRole, replica: &Replica) {
+    let (term, role, applied_seq) = (replica.term().0, replica.role(), replica.applied().0);
+    match replica.diverged_at() {
+        Some((seq, mine)) if before != ReplicaRole::Diverged => tracing::error!(
+            node = node.0,
+            term,
+            seq = seq.0,
+            state_hash = %format_args!("{:#034x}", mine.0),
+            applied_seq,
+            "diverged: the state hash at seq differs from the auditor's reference; stopped serving"
+        ),
+        _ => tracing::info!(node = node.0, term, role = ?role, applied_seq, "role change applied"),
+    }
 }

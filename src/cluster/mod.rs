@@ -1,6 +1,7 @@
-//! The cluster processes: `lockstep sequencer` and `lockstep engine`. Wiring only: the logic is
-//! in the `sequencer` and `replica` crates' agents; this module reads configuration, connects
-//! to Aeron, runs a duty cycle until SIGTERM/SIGINT, and logs what an operator needs.
+//! The cluster processes: `lockstep sequencer`, `lockstep engine` and `lockstep auditor`. Wiring
+//! only: the logic is in the `sequencer` and `replica` crates' agents; this module reads
+//! configuration, connects to Aeron, runs a duty cycle until SIGTERM/SIGINT, and logs what an
+//! operator needs.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 use transport::{Client, ClientConfig, Publication, StopFlag, Subscription};
 
+pub(crate) mod auditor;
 pub(crate) mod config;
 pub(crate) mod driver;
 pub(crate) mod engine;
@@ -21,7 +23,7 @@ use config::{ClusterConfig, Override, StreamSettings};
 /// How long adding a publication or subscription may take.
 const ADD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Flags both processes take; each overrides the configuration key it names.
+/// Flags every cluster process takes; each overrides the configuration key it names.
 #[derive(Debug, Args)]
 pub(crate) struct CommonArgs {
     /// A TOML configuration file, merged over the embedded defaults (`lockstep config`).

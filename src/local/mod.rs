@@ -499,6 +499,34 @@ impl LocalCluster {
         }
         Ok(())
     }
+
+    /// Starts (or restarts) engine `node` with `extra` arguments (such as the hidden
+    /// `--fault-diverge-at SEQ` of the divergence tests).
+    pub fn start_engine_with(&mut self, node: u32, extra: &[&str]) -> anyhow::Result<()> {
+        let name = format!("engine-{node}");
+        let node_arg = node.to_string();
+        let mut args = vec!["engine", "--node", &node_arg];
+        args.extend_from_slice(extra);
+        let proc = self.spawn(&name, &args)?;
+        self.engines.insert(node, proc);
+        Ok(())
+    }
+
+    /// Stops engine `node` cleanly and returns its `final` line: an engine whose state is known
+    /// to differ from the journal's (a diverged one) leaves before [`LocalCluster::finish`].
+    pub fn stop_engine(&mut self, node: u32) -> anyhow::Result<Final> {
+        let mut proc = self
+            .engines
+            .remove(&node)
+            .context("no such engine running")?;
+        Final::parse(&proc.terminate()?)
+    }
+
+    /// Starts `lockstep auditor`, which replays the journal and checks the engines against it;
+    /// the caller owns the process (its log is `auditor.err`).
+    pub fn start_auditor(&self) -> anyhow::Result<Proc> {
+        self.spawn("auditor", &["auditor"])
+    }
 }
 
 fn path_str(path: &Path) -> anyhow::Result<&str> {
