@@ -26,6 +26,7 @@ use anyhow::{Context as _, ensure};
 use hdrhistogram::Histogram;
 use lockstep::local::latency::{micros, write_hgrm};
 use lockstep::local::{DriverHost, LocalCluster, OpenLoop, Settings};
+use protocol::ReplicaRole;
 use transport::{DriverConfig, IdleConfig, IdleStrategy as _, MediaDriver, RingConfig};
 use workload::{Flow, FlowConfig};
 
@@ -134,6 +135,17 @@ fn round_trips(
     Ok(load.take_histogram())
 }
 
+/// Both engines report the same term, one as primary and one as backup.
+fn settled(cluster: &LocalCluster) -> bool {
+    let (Some(a), Some(b)) = (cluster.statuses.get(&1), cluster.statuses.get(&2)) else {
+        return false;
+    };
+    let roles = [a.role, b.role];
+    a.term == b.term
+        && roles.contains(&ReplicaRole::Primary)
+        && roles.contains(&ReplicaRole::Backup)
+}
+
 /// Kills the primary `kills` times under a light flow; returns each kill-to-first-event time.
 fn failovers(
     cluster: &mut LocalCluster,
@@ -144,16 +156,15 @@ fn failovers(
     let mut times = Vec::new();
     load.continue_at(5_000, u64::MAX / 2);
     while times.len() < kills {
-        // Steady: both engines in the current term, the primary serving.
-        let (node, term) = cluster.primary().context("no primary")?;
-        let other = if node == 1 { 2 } else { 1 };
-        let steady = Instant::now() + Duration::from_millis(300);
-        while Instant::now() < steady || cluster.statuses.get(&other).is_none_or(|s| s.term < term)
-        {
+        // Steady: for 300 ms, both engines heard in the same term, one primary, one backup
+        // (a restarted engine first reports its old role: wait for its new heartbeats).
+        let steady_since = Instant::now();
+        while Instant::now() < steady_since + Duration::from_millis(300) || !settled(cluster) {
             let work = load.offer_due(cluster)?
                 + cluster.service_with(|e| load.on_event(e, Instant::now()))?;
             idle.idle(work);
         }
+        let (node, term) = cluster.primary().context("no primary")?;
         let killed = Instant::now();
         cluster.kill_engine(node)?;
         let mut first = None;
