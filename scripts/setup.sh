@@ -6,6 +6,7 @@
 #     libclang-dev (bindgen), libbsd-dev, uuid-dev, pkg-config, a C/C++ compiler.
 #   - cmake >= 3.30 (Debian bookworm ships 3.25) from PyPI into a project-local
 #     venv at .tools/venv; `.cargo/config.toml` points the CMAKE variable there.
+#   - QuickFIX's Python wheel into the same venv, for the gateway's interoperability test.
 # As root it installs with apt; otherwise it prints the exact command to run.
 set -euo pipefail
 
@@ -60,6 +61,19 @@ install_cmake() {
     cmake_ok "$venv/bin/cmake" || { log "cmake in $venv is older than 3.30"; exit 1; }
 }
 
+# QuickFIX (Python wheel with FIX44.xml): an independent FIX engine for the gateway's
+# interoperability test. Pinned; installed into the same venv.
+quickfix_spec="quickfix-ssl==1.15.1.post4"
+
+install_quickfix() {
+    local venv="$root/.tools/venv"
+    if "$venv/bin/python" -c "import quickfix" >/dev/null 2>&1; then
+        return 0
+    fi
+    log "installing $quickfix_spec into $venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$quickfix_spec"
+}
+
 check_toolchain() {
     command -v cargo >/dev/null || { log "cargo not found: install Rust (rustup) first"; exit 1; }
     local c
@@ -73,5 +87,6 @@ check_toolchain() {
 
 install_apt
 install_cmake
+install_quickfix
 check_toolchain
 log "ok (cmake: $("$root/.tools/venv/bin/cmake" --version | head -n1))"
