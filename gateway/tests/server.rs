@@ -71,6 +71,18 @@ fn now_ns() -> u64 {
 }
 
 fn setup() -> (Server, Cluster) {
+    setup_with(|_| {})
+}
+
+fn setup_with(tweak: impl FnOnce(&mut SessionEntry)) -> (Server, Cluster) {
+    let mut entry = SessionEntry {
+        fix: SessionConfig::new(b"LOCKSTEP", b"CLIENT1"),
+        session: SessionId(1),
+        account: AccountId(1),
+        throttle_per_second: 0,
+        cancel_on_disconnect: false,
+    };
+    tweak(&mut entry);
     let (ingress, egress, acks) = (
         MemoryBus::default(),
         MemoryBus::default(),
@@ -78,11 +90,7 @@ fn setup() -> (Server, Cluster) {
     );
     let config = GatewayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        sessions: vec![SessionEntry {
-            fix: SessionConfig::new(b"LOCKSTEP", b"CLIENT1"),
-            session: SessionId(1),
-            account: AccountId(1),
-        }],
+        sessions: vec![entry],
         instruments: vec![Instrument {
             symbol: b"LOCK-USD".to_vec(),
             id: InstrumentId(1),
@@ -282,6 +290,64 @@ fn an_unknown_session_is_dropped() {
             Ok(_) => panic!("nothing is said to an unknown session"),
             Err(_) => assert!(Instant::now() < deadline, "the connection stays open"),
         }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_session_over_its_throttle_gets_business_rejects() {
+    let (mut server, mut cluster) = setup_with(|e| e.throttle_per_second = 2);
+    let mut client = Client::connect(&server, 1);
+    client.send(b"A", &LOGON);
+    client.expect(&mut server, &mut cluster, "A");
+    for id in ["o-1", "o-2", "o-3", "o-4"] {
+        let order = [
+            (11, id),
+            (55, "LOCK-USD"),
+            (54, "1"),
+            (38, "1"),
+            (40, "2"),
+            (44, "99"),
+            (59, "1"),
+        ];
+        client.send(b"D", &order);
+    }
+    let mut rejects = 0;
+    for _ in 0..2 {
+        let reject = client.expect(&mut server, &mut cluster, "j");
+        assert!(get(&reject, 58).contains("throttle"), "{reject:?}");
+        rejects += 1;
+    }
+    assert_eq!(rejects, 2);
+    assert_eq!(server.stats().commands, 2, "only two went to the sequencer");
+}
+
+#[test]
+fn a_dropped_connection_cancels_the_sessions_orders_when_configured() {
+    let (mut server, mut cluster) = setup_with(|e| e.cancel_on_disconnect = true);
+    let mut client = Client::connect(&server, 1);
+    client.send(b"A", &LOGON);
+    client.expect(&mut server, &mut cluster, "A");
+    client.send(
+        b"D",
+        &[
+            (11, "o-1"),
+            (55, "LOCK-USD"),
+            (54, "1"),
+            (38, "5"),
+            (40, "2"),
+            (44, "99"),
+            (59, "1"),
+        ],
+    );
+    client.expect(&mut server, &mut cluster, "8");
+    assert_eq!(cluster.engine.open_orders(), 1);
+    drop(client);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.engine.open_orders() > 0 {
+        assert!(Instant::now() < deadline, "the order stayed open");
+        server.do_work(now_ns()).unwrap();
+        cluster.step();
         std::thread::yield_now();
     }
 }

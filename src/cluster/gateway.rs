@@ -36,6 +36,11 @@ struct RawSession {
     account: u32,
     username: String,
     password: String,
+    /// Application messages a second (0: no limit).
+    #[serde(default)]
+    throttle_per_second: u32,
+    #[serde(default)]
+    cancel_on_disconnect: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,7 +55,7 @@ struct RawInstrument {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GatewaySettings {
     listen: SocketAddr,
-    raw_sessions: Vec<(String, String, u32, u32, String, String)>,
+    sessions: Vec<SessionEntry>,
     instruments: Vec<Instrument>,
     connections_max: usize,
     orders_max: usize,
@@ -92,20 +97,7 @@ pub(crate) fn validate(raw: RawGateway) -> Result<GatewaySettings, (String, Stri
     }
     Ok(GatewaySettings {
         listen,
-        raw_sessions: raw
-            .sessions
-            .into_iter()
-            .map(|s| {
-                (
-                    s.sender_comp_id,
-                    s.target_comp_id,
-                    s.session,
-                    s.account,
-                    s.username,
-                    s.password,
-                )
-            })
-            .collect(),
+        sessions: raw.sessions.into_iter().map(session_entry).collect(),
         instruments: raw
             .instruments
             .into_iter()
@@ -122,23 +114,24 @@ pub(crate) fn validate(raw: RawGateway) -> Result<GatewaySettings, (String, Stri
     })
 }
 
+fn session_entry(s: RawSession) -> SessionEntry {
+    let credentials =
+        (!s.username.is_empty()).then(|| (s.username.into_bytes(), s.password.into_bytes()));
+    SessionEntry {
+        fix: SessionConfig {
+            credentials,
+            ..SessionConfig::new(s.target_comp_id.as_bytes(), s.sender_comp_id.as_bytes())
+        },
+        session: SessionId(s.session),
+        account: AccountId(s.account),
+        throttle_per_second: s.throttle_per_second,
+        cancel_on_disconnect: s.cancel_on_disconnect,
+    }
+}
+
 impl GatewaySettings {
     fn gateway_config(&self) -> GatewayConfig {
-        let sessions = self
-            .raw_sessions
-            .iter()
-            .map(
-                |(theirs, ours, session, account, user, password)| SessionEntry {
-                    fix: SessionConfig {
-                        credentials: (!user.is_empty())
-                            .then(|| (user.clone().into_bytes(), password.clone().into_bytes())),
-                        ..SessionConfig::new(ours.as_bytes(), theirs.as_bytes())
-                    },
-                    session: SessionId(*session),
-                    account: AccountId(*account),
-                },
-            )
-            .collect();
+        let sessions = self.sessions.clone();
         GatewayConfig {
             listen: self.listen,
             sessions,

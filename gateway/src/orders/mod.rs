@@ -90,6 +90,12 @@ impl Translator {
         }
     }
 
+    /// Whether the session has no open orders.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
     /// The request id the next command gets (persist it with the session's numbers).
     #[must_use]
     pub fn next_request(&self) -> u64 {
@@ -104,6 +110,23 @@ impl Translator {
             account: self.account,
             request_id,
         }
+    }
+
+    /// The command that cancels every open order of the session (its connection dropped).
+    pub fn cancel_on_disconnect(&mut self) -> Command {
+        let origin = self.origin();
+        Command::CancelOnDisconnect(protocol::CancelOnDisconnect {
+            origin,
+            session: self.session,
+        })
+    }
+
+    /// The answer to a message refused by the session's throttle.
+    #[must_use]
+    pub fn throttled(frame: &Frame<'_>, limit: u32) -> FixMessage {
+        let seq = frame.get(34).unwrap_or(b"0");
+        let text = format!("throttle exceeded: at most {limit} messages a second");
+        FixMessage::business_reject(seq, frame.msg_type(), 0, &text)
     }
 
     /// A client's application message (already in sequence and logged on).

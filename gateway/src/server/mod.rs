@@ -25,12 +25,17 @@ pub const BACKLOG_MAX: usize = 100_000;
 const EGRESS_POLL_MAX: usize = 256;
 
 /// One configured FIX session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionEntry {
     pub fix: SessionConfig,
     /// The session id and account its commands carry.
     pub session: SessionId,
     pub account: AccountId,
+    /// Application messages a second the session may send (0: no limit); past it they get a
+    /// BusinessMessageReject and go nowhere.
+    pub throttle_per_second: u32,
+    /// When a logged-on connection drops, cancel every open order of the session.
+    pub cancel_on_disconnect: bool,
 }
 
 /// How the gateway runs.
@@ -56,6 +61,43 @@ struct Slot {
     connection: Option<usize>,
     pending: VecDeque<Command>,
     backlog: VecDeque<FixMessage>,
+    throttle: Throttle,
+}
+
+/// A token bucket: `per_second` tokens a second, at most `per_second` saved up.
+#[derive(Debug, Clone, Copy)]
+struct Throttle {
+    per_second: u32,
+    /// Tokens, in billionths.
+    nano_tokens: u64,
+    last_ns: u64,
+}
+
+impl Throttle {
+    fn new(per_second: u32) -> Self {
+        Self {
+            per_second,
+            nano_tokens: u64::from(per_second) * 1_000_000_000,
+            last_ns: 0,
+        }
+    }
+
+    /// Takes a token at `now_ns`; `false` if there is none (always `true` without a limit).
+    fn take(&mut self, now_ns: u64) -> bool {
+        if self.per_second == 0 {
+            return true;
+        }
+        let full = u64::from(self.per_second) * 1_000_000_000;
+        let elapsed = now_ns.saturating_sub(self.last_ns);
+        self.last_ns = now_ns;
+        let refill = elapsed.saturating_mul(u64::from(self.per_second));
+        self.nano_tokens = self.nano_tokens.saturating_add(refill).min(full);
+        if self.nano_tokens < 1_000_000_000 {
+            return false;
+        }
+        self.nano_tokens -= 1_000_000_000;
+        true
+    }
 }
 
 /// A connection and, once it logged on, its session.
@@ -117,6 +159,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 connection: None,
                 pending: VecDeque::new(),
                 backlog: VecDeque::new(),
+                throttle: Throttle::new(entry.throttle_per_second),
             })
             .collect();
         let (egress, ingress, acks) = streams;

@@ -5,7 +5,7 @@ use transport::{Inbound, Outbound, StreamError};
 
 use super::{BACKLOG_MAX, EGRESS_POLL_MAX, Gateway, PENDING_COMMANDS_MAX};
 use crate::fix::{Decoder, tag};
-use crate::orders::Inbound as Translated;
+use crate::orders::{Inbound as Translated, Translator};
 use crate::session::{Output, RECEIVE_BUFFER_MAX, Session};
 
 impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
@@ -94,6 +94,12 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                     let Ok(Some((frame, _))) = decoder.decode(&bytes) else {
                         continue;
                     };
+                    if !slot.throttle.take(now_ns) {
+                        let limit = slot.entry.throttle_per_second;
+                        let m = Translator::throttled(&frame, limit);
+                        let _ = fix.send_application(now_ns, m.msg_type, |b| m.write(b));
+                        continue;
+                    }
                     match slot.translator.inbound(&frame, now_ns) {
                         Translated::Command(c) | Translated::Retry(c) => slot.pending.push_back(c),
                         Translated::Answer(m) => {
@@ -199,6 +205,10 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 slot.connection = None;
                 if let Some(fix) = &client.fix {
                     slot.seq = fix.seq_nums();
+                }
+                if slot.entry.cancel_on_disconnect && !slot.translator.is_empty() {
+                    let command = slot.translator.cancel_on_disconnect();
+                    slot.pending.push_back(command);
                 }
             }
         }
