@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod cluster;
 mod demo;
 mod journal_cmd;
+mod load_cmd;
 mod pipeline;
 
 /// Lockstep: a sequencer with a primary-backup replicated matching engine.
@@ -34,6 +35,8 @@ enum Command {
     Driver(cluster::driver::DriverArgs),
     /// Replay the journal alongside the engines and report any engine that diverges from it.
     Auditor(cluster::auditor::AuditorArgs),
+    /// Drive FIX sessions through a gateway and report order -> ack latency and throughput.
+    Load(load_cmd::LoadArgs),
     /// Print the embedded default cluster configuration (TOML).
     Config,
 }
@@ -49,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Driver(args) => cluster::driver::run(&args),
         Command::Gateway(args) => cluster::gateway::run(&args),
         Command::Auditor(args) => cluster::auditor::run(&args),
+        Command::Load(args) => load_cmd::run(&args),
         Command::Config => print_defaults(),
     };
     match result {

@@ -138,3 +138,35 @@ fn fix_orders_trade_through_the_cluster_and_survive_a_failover() {
     let quiet = alice.next_message(Instant::now() + Duration::from_millis(300));
     assert!(matches!(quiet, Err(ClientError::Timeout(_))), "{quiet:?}");
 }
+
+#[test]
+fn the_load_tool_drives_sessions_through_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::new(
+        env!("CARGO_BIN_EXE_lockstep").into(),
+        transport::unique_aeron_dir("fix-load"),
+        3900,
+    );
+    let mut cluster = LocalCluster::start(settings, dir.path()).unwrap();
+    let setup: Vec<_> = Flow::new(FlowConfig::default()).take(5).collect();
+    cluster.submit(&setup).unwrap();
+    cluster.wait_journaled(5).unwrap();
+    let addr = free_port();
+    let listen = addr.to_string();
+    let _gateway = cluster
+        .spawn("gateway", &["gateway", "--listen", &listen])
+        .unwrap();
+    connect(addr, "CLIENT1", &mut cluster); // the gateway listens (this connection just drops)
+    let sessions = ["CLIENT1".to_owned(), "CLIENT2".to_owned()];
+    // The harness reads egress meanwhile, as the load runs on threads of its own.
+    let load = std::thread::spawn(move || {
+        lockstep::local::fix_load::run(addr, &sessions, "LOCKSTEP", 200, 8)
+    });
+    while !load.is_finished() {
+        cluster.service().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let report = load.join().unwrap().unwrap();
+    assert_eq!(report.orders, 400);
+    assert!(report.histogram.max() > 0);
+}

@@ -98,10 +98,16 @@ impl FixClient {
         Ok(seq)
     }
 
-    /// Logs on with a heartbeat interval and waits for the Logon back.
+    /// Logs on with a heartbeat interval and waits for the Logon back. A client starting at
+    /// sequence number 1 asks for a reset (ResetSeqNumFlag), so the gateway's numbers for the
+    /// session start again too.
     pub fn logon(&mut self, heartbeat_s: u32, timeout: Duration) -> Result<Received, ClientError> {
         let hb = heartbeat_s.to_string();
-        self.send(b"A", &[(98, "0"), (108, &hb)])?;
+        if self.next == 1 {
+            self.send(b"A", &[(98, "0"), (108, &hb), (141, "Y")])?;
+        } else {
+            self.send(b"A", &[(98, "0"), (108, &hb)])?;
+        }
         self.expect("A", timeout)
     }
 

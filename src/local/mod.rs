@@ -24,6 +24,7 @@ use transport::{
     Publication, StreamId, Subscription,
 };
 
+pub mod fix_load;
 pub mod latency;
 mod load;
 mod process;

@@ -41,29 +41,43 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     /// The first message names the session (SenderCompID/TargetCompID): bind the connection
     /// to it, or drop the connection if no free session matches.
     fn identify(&mut self, id: usize, now_ns: u64) {
-        let client = self.clients.get_mut(&id).expect("serving a known client");
+        let early = &self.clients.get(&id).expect("serving a known client").early;
         let mut decoder = Decoder::new();
-        let slot = match decoder.decode(&client.early) {
+        let slot = match decoder.decode(early) {
             Ok(None) => return,
             Ok(Some((frame, _))) => {
                 let (sender, target) = (
                     frame.get(tag::SENDER_COMP_ID),
                     frame.get(tag::TARGET_COMP_ID),
                 );
+                let clients = &self.clients;
+                // Free, or held by a connection already closed (not yet reaped).
+                let free = |holder: Option<usize>| {
+                    holder.is_none_or(|c| clients.get(&c).is_none_or(|c| c.conn.closed))
+                };
                 self.slots.iter().position(|s| {
                     Some(s.entry.fix.their_comp_id.as_slice()) == sender
                         && Some(s.entry.fix.our_comp_id.as_slice()) == target
-                        && s.connection.is_none()
+                        && free(s.connection)
                 })
             }
             Err(_) => None,
         };
+        let client = self.clients.get_mut(&id).expect("serving a known client");
         let Some(slot) = slot else {
             client.conn.closed = true; // unknown session, already connected, or garbage
             return;
         };
         let state = &mut self.slots[slot];
+        if let Some(old) = state
+            .connection
+            .and_then(|c| self.clients.get(&c))
+            .and_then(|c| c.fix.as_ref())
+        {
+            state.seq = old.seq_nums();
+        }
         state.connection = Some(id);
+        let client = self.clients.get_mut(&id).expect("serving a known client");
         let mut fix = Session::new(state.entry.fix.clone(), state.seq, now_ns);
         fix.on_bytes(now_ns, &std::mem::take(&mut client.early));
         client.fix = Some(fix);
@@ -200,7 +214,9 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             let Some(client) = self.clients.remove(&id) else {
                 continue;
             };
-            if let Some(slot) = client.slot {
+            if let Some(slot) = client.slot
+                && self.slots[slot].connection == Some(id)
+            {
                 let slot = &mut self.slots[slot];
                 slot.connection = None;
                 if let Some(fix) = &client.fix {
