@@ -16,20 +16,15 @@ use anyhow::{Context as _, ensure};
 use lockstep::local::fix_load::{self, LoadReport};
 use lockstep::local::latency::{micros, write_hgrm};
 use lockstep::local::{DriverHost, LocalCluster, Proc, Settings};
-use workload::{Flow, FlowConfig};
 
 fn free_addr() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-fn wait_listening(addr: SocketAddr, cluster: Option<&mut LocalCluster>) -> anyhow::Result<()> {
+fn wait_listening(addr: SocketAddr) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut cluster = cluster;
     while TcpStream::connect(addr).is_err() {
         ensure!(Instant::now() < deadline, "nothing listens on {addr}");
-        if let Some(c) = cluster.as_deref_mut() {
-            c.service()?;
-        }
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
@@ -86,7 +81,7 @@ fn quickfix_echo(root: &Path, dir: &Path, orders: u64) -> anyhow::Result<LoadRep
         work.to_str().context("path")?,
     ];
     let _echo = Proc::spawn(&python, dir, "quickfix-echo", &args, &[])?;
-    wait_listening(addr, None)?;
+    wait_listening(addr)?;
     fix_load::run(addr, &["CLIENT1".to_owned()], "LOCKSTEP", orders, 1)
 }
 
@@ -116,12 +111,8 @@ fn main() -> anyhow::Result<()> {
         )
     };
     let mut cluster = LocalCluster::start(settings, dir.path())?;
-    let setup: Vec<_> = Flow::new(FlowConfig::default()).take(5).collect();
-    cluster.submit(&setup)?;
-    cluster.wait_journaled(5)?;
-    let addr = free_addr()?;
-    let _gateway = cluster.spawn("gateway", &["gateway", "--listen", &addr.to_string()])?;
-    wait_listening(addr, Some(&mut cluster))?;
+    cluster.set_up_venue()?;
+    let (_gateway, addr) = cluster.start_gateway()?;
     let w1 = load(&mut cluster, addr, &["CLIENT1"], orders, 1)?;
     report("gateway_w1", &w1, &out)?;
     let w64 = load(&mut cluster, addr, &["CLIENT1", "CLIENT2"], orders * 4, 64)?;

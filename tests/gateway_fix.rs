@@ -3,20 +3,12 @@
 //! up and get every execution report once, with no sequence gap.
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use gateway::client::{ClientError, FixClient, Received};
 use lockstep::local::{LocalCluster, Settings};
 use protocol::{ReplicaRole, Term};
-use workload::{Flow, FlowConfig};
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// Waits for the next FIX message of `msg_type`, servicing the cluster meanwhile.
 fn expect(cluster: &mut LocalCluster, client: &mut FixClient, msg_type: &str) -> Received {
@@ -33,16 +25,8 @@ fn expect(cluster: &mut LocalCluster, client: &mut FixClient, msg_type: &str) ->
     }
 }
 
-fn connect(addr: SocketAddr, sender: &str, cluster: &mut LocalCluster) -> FixClient {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        cluster.service().unwrap();
-        if let Ok(client) = FixClient::connect(addr, sender, "LOCKSTEP", 1) {
-            return client;
-        }
-        assert!(Instant::now() < deadline, "the gateway never listened");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+fn connect(addr: SocketAddr, sender: &str) -> FixClient {
+    FixClient::connect(addr, sender, "LOCKSTEP", 1).unwrap()
 }
 
 #[test]
@@ -54,17 +38,10 @@ fn fix_orders_trade_through_the_cluster_and_survive_a_failover() {
         3700,
     );
     let mut cluster = LocalCluster::start(settings, dir.path()).unwrap();
-    // The venue's set-up: the instrument and the accounts' risk limits.
-    let setup: Vec<_> = Flow::new(FlowConfig::default()).take(5).collect();
-    cluster.submit(&setup).unwrap();
-    cluster.wait_journaled(5).unwrap();
-    let addr = free_port();
-    let listen = addr.to_string();
-    let _gateway = cluster
-        .spawn("gateway", &["gateway", "--listen", &listen])
-        .unwrap();
-    let mut alice = connect(addr, "CLIENT1", &mut cluster);
-    let mut bob = connect(addr, "CLIENT2", &mut cluster);
+    cluster.set_up_venue().unwrap();
+    let (_gateway, addr) = cluster.start_gateway().unwrap();
+    let mut alice = connect(addr, "CLIENT1");
+    let mut bob = connect(addr, "CLIENT2");
     for client in [&mut alice, &mut bob] {
         client.send(b"A", &[(98, "0"), (108, "5")]).unwrap();
     }
@@ -148,15 +125,8 @@ fn the_load_tool_drives_sessions_through_the_gateway() {
         3900,
     );
     let mut cluster = LocalCluster::start(settings, dir.path()).unwrap();
-    let setup: Vec<_> = Flow::new(FlowConfig::default()).take(5).collect();
-    cluster.submit(&setup).unwrap();
-    cluster.wait_journaled(5).unwrap();
-    let addr = free_port();
-    let listen = addr.to_string();
-    let _gateway = cluster
-        .spawn("gateway", &["gateway", "--listen", &listen])
-        .unwrap();
-    connect(addr, "CLIENT1", &mut cluster); // the gateway listens (this connection just drops)
+    cluster.set_up_venue().unwrap();
+    let (_gateway, addr) = cluster.start_gateway().unwrap();
     let sessions = ["CLIENT1".to_owned(), "CLIENT2".to_owned()];
     // The harness reads egress meanwhile, as the load runs on threads of its own.
     let load = std::thread::spawn(move || {

@@ -3,12 +3,10 @@
 //! cluster behind it (`tests/interop/quickfix_client.py`). `scripts/setup.sh` installs QuickFIX's
 //! Python wheel into `.tools/venv`.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lockstep::local::{LocalCluster, Proc, Settings};
-use workload::{Flow, FlowConfig};
 
 #[test]
 fn quickfix_places_replaces_and_cancels_through_the_gateway() {
@@ -26,17 +24,8 @@ fn quickfix_places_replaces_and_cancels_through_the_gateway() {
         3800,
     );
     let mut cluster = LocalCluster::start(settings, dir.path()).unwrap();
-    let setup: Vec<_> = Flow::new(FlowConfig::default()).take(5).collect();
-    cluster.submit(&setup).unwrap();
-    cluster.wait_journaled(5).unwrap();
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let listen = addr.to_string();
-    let _gateway = cluster
-        .spawn("gateway", &["gateway", "--listen", &listen])
-        .unwrap();
+    cluster.set_up_venue().unwrap();
+    let (_gateway, addr) = cluster.start_gateway().unwrap();
     let work = dir.path().join("quickfix");
     std::fs::create_dir_all(&work).unwrap();
     let script = root.join("tests/interop/quickfix_client.py");

@@ -34,6 +34,8 @@ pub use load::OpenLoop;
 pub use process::Proc;
 pub use replay::{Final, Replay, journal_commands};
 
+/// The default flow's set-up: one instrument and four accounts' risk limits.
+const SETUP_COMMANDS: usize = 5;
 /// How long any one wait may take.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 const ADD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -273,6 +275,26 @@ impl LocalCluster {
         let mut all = args.to_vec();
         all.extend(["--config", path_str(&self.config)?]);
         Proc::spawn(&self.settings.exe, &self.dir, name, &all, &[])
+    }
+
+    /// Defines the venue the default flow and the default `[gateway]` section trade on: the
+    /// flow's set-up commands (the instrument, the accounts' risk limits), journaled.
+    pub fn set_up_venue(&mut self) -> anyhow::Result<()> {
+        let setup: Vec<Command> = workload::Flow::new(workload::FlowConfig::default())
+            .take(SETUP_COMMANDS)
+            .collect();
+        self.submit(&setup)?;
+        self.wait_journaled(SETUP_COMMANDS)
+    }
+
+    /// Starts `lockstep gateway` on a free local port and waits until it listens.
+    pub fn start_gateway(&mut self) -> anyhow::Result<(Proc, std::net::SocketAddr)> {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let proc = self.spawn("gateway", &["gateway", "--listen", &addr.to_string()])?;
+        self.wait_until("the gateway listens", |_| {
+            Ok(std::net::TcpStream::connect(addr).is_ok())
+        })?;
+        Ok((proc, addr))
     }
 
     /// Starts (or restarts) the sequencer.

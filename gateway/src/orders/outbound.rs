@@ -2,8 +2,8 @@
 //! the engine's events, and the gateway's own answers (rejects, order status).
 
 use protocol::{
-    CancelReject, CancelRejectTo, Event, ExecType, ExecutionReport, MassCancelReport, OrderStatus,
-    OrderType, RejectReason, Seq, Side,
+    CancelReject, CancelRejectTo, Event, ExecType, ExecutionReport, MassCancelReport, OrderId,
+    OrderStatus, OrderType, RejectReason, Seq, Side,
 };
 
 use super::Translator;
@@ -118,6 +118,15 @@ impl FixMessage {
             .with(14, order.cum_qty.to_string())
             .with(6, avg_px(order, decimals))
             .with(60, format_utc(now_ns))
+    }
+}
+
+/// OrderID(37): the engine's id, or NONE for an order that never got one.
+fn order_id(id: OrderId) -> String {
+    if id.0 == 0 {
+        "NONE".into()
+    } else {
+        id.0.to_string()
     }
 }
 
@@ -238,14 +247,7 @@ impl Translator {
             o.clone()
         });
         let message = FixMessage::new(b"8")
-            .with(
-                37,
-                if r.order_id.0 == 0 {
-                    "NONE".into()
-                } else {
-                    r.order_id.0.to_string()
-                },
-            )
+            .with(37, order_id(r.order_id))
             .with(11, cl_ord_id)
             .with(41, orig.unwrap_or_default())
             .with(17, format!("{}-{index}", seq.0))
@@ -297,14 +299,7 @@ impl Translator {
             .and_then(|p| self.table.by_internal_mut(p.orig).map(|o| o.status));
         let too_late_or_unknown = if status.is_some() { "0" } else { "1" };
         FixMessage::new(b"9")
-            .with(
-                37,
-                if r.order_id.0 == 0 {
-                    "NONE".into()
-                } else {
-                    r.order_id.0.to_string()
-                },
-            )
+            .with(37, order_id(r.order_id))
             .with(11, cl_ord_id)
             .with(41, orig.unwrap_or_else(|| b"NONE".to_vec()))
             .with(39, status.map_or("8", ord_status))
