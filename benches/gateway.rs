@@ -1,4 +1,4 @@
-//! `cargo bench -p lockstep --bench gateway [-- --orders N]`: `lockstep load` against
+//! `cargo bench -p lockstep --bench gateway [-- --orders N --durability none|group|every]`: `lockstep load` against
 //! `lockstep gateway` with the whole cluster behind it (sequencer with the `group` journal
 //! policy, primary and backup engines, all processes), at window 1 and window 64, and in the
 //! same run against a bare QuickFIX acceptor that answers each order at once (QuickFIX's C++
@@ -86,11 +86,13 @@ fn quickfix_echo(root: &Path, dir: &Path, orders: u64) -> anyhow::Result<LoadRep
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut orders = 5_000u64;
+    let (mut orders, mut durability) = (5_000u64, "group".to_owned());
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--orders" {
-            orders = args.next().context("--orders needs a value")?.parse()?;
+        match arg.as_str() {
+            "--orders" => orders = args.next().context("--orders needs a value")?.parse()?,
+            "--durability" => durability = args.next().context("--durability needs a value")?,
+            _ => {} // `cargo bench` passes `--bench` and perhaps a filter
         }
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -102,7 +104,7 @@ fn main() -> anyhow::Result<()> {
 
     let settings = Settings {
         driver: DriverHost::Embedded,
-        durability: "group".into(),
+        durability: durability.clone(),
         keep_events: false,
         ..Settings::new(
             env!("CARGO_BIN_EXE_lockstep").into(),
