@@ -29,6 +29,9 @@ pub enum ReplayError {
     /// A journal could not be written (`journal import`).
     #[error("writing journal {}: {reason}", dir.display())]
     JournalWrite { dir: PathBuf, reason: String },
+    /// An export file could not be written.
+    #[error("exporting {}: {reason}", path.display())]
+    Export { path: PathBuf, reason: String },
     /// A file could not be read or written.
     #[error("{}: {error}", path.display())]
     Io {

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use protocol::{Seq, TimestampNs};
 use replay::book::{At, BookReport, find_instrument, replay_to};
-use replay::{Divergence, Mismatch, NoProgress, VerifyOptions, VerifyReport};
+use replay::{Divergence, Mismatch, VerifyOptions, VerifyReport};
 
 use super::StartArgs;
-use super::output::{is_broken_pipe, open_out};
+use super::output::{Bar, is_broken_pipe, open_out};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct VerifyArgs {
@@ -35,7 +35,7 @@ pub(super) fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         engine: matching_engine::EngineConfig::default(),
         hash_interval: args.hash_interval,
     };
-    let report = replay::verify(&options, &mut NoProgress)?;
+    let report = replay::verify(&options, &mut Bar::new("verify"))?;
     let mut out = std::io::stdout().lock();
     write_report(&report, &mut out)?;
     if let Some(divergence) = &report.divergence {
@@ -143,7 +143,7 @@ pub(super) fn events(args: &EventsArgs) -> anyhow::Result<()> {
         args.start.start(),
         Seq(args.from),
         to,
-        &mut NoProgress,
+        &mut Bar::new("events"),
         &mut |seq, events| {
             replay::record::write_events(&mut out, seq, events).map_err(|error| {
                 replay::ReplayError::Io {

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use replay::ReplayError;
 use replay::backtest::{BacktestOptions, CommandSource, Pacer, run_backtest};
 use replay::whatif::WhatIf;
-use replay::{NoProgress, ReplayError};
 
-use super::output::{is_broken_pipe, open_out};
+use super::output::{Bar, is_broken_pipe, open_out};
 
 #[derive(Debug, clap::Args)]
 #[command(group = clap::ArgGroup::new("input").required(true).args(["commands", "journal"]))]
@@ -72,7 +72,7 @@ pub(super) fn run(args: &RunArgs) -> anyhow::Result<()> {
         &mut source,
         &options,
         &mut pace,
-        &mut NoProgress,
+        &mut Bar::new("run"),
         &mut |seq, events| {
             replay::record::write_events(&mut out, seq, events).map_err(|error| ReplayError::Io {
                 path: out_name.clone(),

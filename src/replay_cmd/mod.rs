@@ -3,6 +3,7 @@
 
 mod audit;
 mod backtest;
+mod export;
 mod output;
 
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ enum ReplayCommand {
     /// Backtest: run a JSON-lines command file (or a journal) through an engine and write its
     /// events as JSON lines; optionally paced, optionally with a what-if configuration.
     Run(backtest::RunArgs),
+    /// Export trades, execution reports and periodic L2 snapshots as CSV and/or Parquet, with a
+    /// summary (counts by event type, volume per instrument, throughput).
+    Export(export::ExportArgs),
 }
 
 /// Where re-execution starts: options shared by the subcommands.
@@ -60,5 +64,6 @@ pub(crate) fn run(args: ReplayArgs) -> anyhow::Result<()> {
         ReplayCommand::Events(args) => audit::events(&args),
         ReplayCommand::Book(args) => audit::book(&args),
         ReplayCommand::Run(args) => backtest::run(&args),
+        ReplayCommand::Export(args) => export::run(&args),
     }
 }
