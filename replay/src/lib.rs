@@ -11,6 +11,7 @@ pub mod backtest;
 pub mod book;
 pub mod commands;
 mod error;
+#[cfg(feature = "export")]
 pub mod export;
 mod import;
 mod progress;
