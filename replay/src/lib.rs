@@ -14,6 +14,7 @@ mod error;
 #[cfg(feature = "export")]
 pub mod export;
 mod import;
+mod prefetch;
 mod progress;
 mod range;
 pub mod record;
@@ -26,6 +27,7 @@ pub mod whatif;
 
 pub use error::ReplayError;
 pub use import::import;
+pub use prefetch::{PREFETCH_BATCH, PREFETCH_BATCHES_MAX, Prefetched};
 pub use progress::{EventSink, NoProgress, PROGRESS_INTERVAL, Progress};
 pub use range::{Start, replay_range};
 pub use replayer::{Checkpoint, HASH_INTERVAL_DEFAULT, Replayer};

@@ -9,6 +9,7 @@ use matching_engine::EngineConfig;
 use protocol::{Event, Seq, Sequenced, StateDigest};
 
 use crate::error::ReplayError;
+use crate::prefetch::Prefetched;
 use crate::progress::{PROGRESS_INTERVAL, Progress};
 use crate::range::Start;
 use crate::record::Recording;
@@ -110,7 +111,8 @@ pub fn verify(
         },
     };
     let first = Seq(replayer.applied().0 + 1);
-    let mut commands = JournalCommands::open(&options.journal, first)?;
+    // Read, verify and decode ahead on a second thread: the engine is the critical path.
+    let mut commands = Prefetched::spawn(JournalCommands::open(&options.journal, first)?)?;
     let end = commands.committed_seq();
     checker.skip_before(first)?;
     while let Some(command) = commands.next()? {
