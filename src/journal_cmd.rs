@@ -31,6 +31,15 @@ enum JournalCommand {
         #[arg(long)]
         journal: PathBuf,
     },
+    /// Build a new journal from a JSON-lines command file (the format of docs/replay.md).
+    Import {
+        /// The command file.
+        #[arg(long)]
+        commands: PathBuf,
+        /// The journal directory to create (must not hold a journal yet).
+        #[arg(long)]
+        journal: PathBuf,
+    },
     /// Print records, verified, decoding command bodies.
     Dump {
         /// The journal directory.
@@ -64,6 +73,7 @@ pub(crate) fn run(args: JournalArgs) -> anyhow::Result<()> {
     let result = match args.command {
         JournalCommand::Inspect { journal } => inspect(&journal, &mut out),
         JournalCommand::Verify { journal } => verify(&journal, &mut out),
+        JournalCommand::Import { commands, journal } => import(&commands, &journal, &mut out),
         JournalCommand::Dump {
             journal,
             from,
@@ -176,6 +186,13 @@ fn verify(dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
         range(inspection.seq_range),
         inspection.segments.len()
     )?;
+    Ok(())
+}
+
+fn import(commands: &Path, dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
+    let mut file = replay::commands::CommandFile::open(commands)?;
+    let written = replay::import(&mut file, dir)?;
+    writeln!(out, "imported {written} commands into {}", dir.display())?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod demo;
 mod journal_cmd;
 mod load_cmd;
 mod pipeline;
+mod replay_cmd;
 
 /// Lockstep: a sequencer with a primary-backup replicated matching engine.
 #[derive(Debug, Parser)]
@@ -23,6 +24,8 @@ enum Command {
     /// Run a whole cluster on this machine as processes: order flow, a primary kill, the
     /// failover, latency percentiles, and state hashes checked against an offline replay.
     Demo(demo::DemoArgs),
+    /// Re-execute a journal: verify it, regenerate events, show a book at any point.
+    Replay(replay_cmd::ReplayArgs),
     /// Run the pipeline in one process with no transport: journal, engine, replay, snapshot.
     Pipeline(pipeline::PipelineArgs),
     /// Run the cluster's sequencer (journal, then the sequenced stream) until SIGTERM/SIGINT.
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Journal(args) => journal_cmd::run(args),
         Command::Demo(args) => demo::run(&args),
         Command::Pipeline(args) => pipeline::run(&args),
+        Command::Replay(args) => replay_cmd::run(args),
         Command::Sequencer(args) => cluster::sequencer::run(&args),
         Command::Engine(args) => cluster::engine::run(&args),
         Command::Driver(args) => cluster::driver::run(&args),

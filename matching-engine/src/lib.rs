@@ -34,6 +34,7 @@ mod stops;
 mod stp;
 mod table;
 mod validate;
+mod view;
 
 pub use config::{
     ACCOUNTS_LIMIT, ACCOUNTS_MAX_DEFAULT, EngineConfig, INSTRUMENTS_LIMIT, INSTRUMENTS_MAX_DEFAULT,
@@ -42,3 +43,4 @@ pub use config::{
 pub use engine::Engine;
 pub use hash::StateHash;
 pub use snapshot::{SNAPSHOT_MAGIC, SNAPSHOT_VERSION, SnapshotError};
+pub use view::{BookView, LevelView, OrderView};

@@ -1,28 +1,21 @@
-//! What the cluster is checked against: the journal replayed offline through a fresh engine,
-//! and the `final ...` line each engine prints on a clean stop.
+//! What the cluster is checked against: the journal replayed offline through a fresh engine (by
+//! the `replay` crate), and the `final ...` line each engine prints on a clean stop.
 
 use std::path::Path;
 
-use anyhow::{Context as _, bail, ensure};
-use matching_engine::{Engine, EngineConfig};
-use protocol::{Command, Event, Seq, Sequenced, SessionId, TimestampNs};
+use anyhow::{Context as _, bail};
+use matching_engine::EngineConfig;
+use protocol::{Event, Seq, Sequenced, SessionId};
+use replay::{HASH_INTERVAL_DEFAULT, Replayer};
 
 /// Every command in the journal at `dir`, in order (none if there is no journal yet).
 pub fn journal_commands(dir: &Path) -> anyhow::Result<Vec<Sequenced>> {
-    let mut reader = match journal::Reader::open(dir) {
-        Ok(reader) => reader,
-        Err(journal::ReadError::NotYetWritten { .. }) => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("opening {}", dir.display())),
-    };
+    // A journal with nothing committed yet yields no commands.
+    let mut commands = replay::JournalCommands::open(dir, Seq(1))
+        .with_context(|| format!("opening {}", dir.display()))?;
     let mut out = Vec::new();
-    while let Some(record) = reader.next()? {
-        let command = Command::decode(record.body)
-            .with_context(|| format!("journal record {} holds no command", record.seq))?;
-        out.push(Sequenced {
-            seq: Seq(record.seq),
-            timestamp: TimestampNs(record.timestamp_ns),
-            command,
-        });
+    while let Some(command) = commands.next()? {
+        out.push(command);
     }
     Ok(out)
 }
@@ -47,23 +40,19 @@ impl Replay {
         if let Some(upto) = upto {
             commands.retain(|c| c.seq <= upto);
         }
-        let mut engine = Engine::new(EngineConfig::default());
+        let mut replayer = Replayer::new(EngineConfig::default(), HASH_INTERVAL_DEFAULT);
         let mut events = Vec::new();
-        let mut out = Vec::new();
-        for (i, sequenced) in commands.iter().enumerate() {
-            ensure!(sequenced.seq.0 == i as u64 + 1, "the journal has a gap");
-            out.clear();
-            engine.apply(sequenced, &mut out);
-            for (index, event) in out.drain(..).enumerate() {
-                events.push((sequenced.seq, u32::try_from(index)?, event));
+        for sequenced in &commands {
+            replayer.apply(sequenced)?;
+            for (index, event) in replayer.events().iter().enumerate() {
+                events.push((sequenced.seq, u32::try_from(index)?, *event));
             }
         }
-        let last_seq = commands.last().map_or(Seq(0), |s| s.seq);
         Ok(Self {
+            last_seq: replayer.applied(),
             commands,
             events,
-            hash: engine.state_hash().0,
-            last_seq,
+            hash: replayer.digest().0,
         })
     }
 
