@@ -48,6 +48,7 @@ pub struct FixClient {
     next: u64,
     inbox: Vec<u8>,
     builder: MessageBuilder,
+    decoder: Decoder,
 }
 
 fn now_ns() -> u64 {
@@ -75,6 +76,7 @@ impl FixClient {
             next: next_seq,
             inbox: Vec::new(),
             builder: MessageBuilder::new(),
+            decoder: Decoder::new(),
         })
     }
 
@@ -150,8 +152,7 @@ impl FixClient {
     }
 
     fn take(&mut self) -> Result<Option<Received>, ClientError> {
-        let mut decoder = Decoder::new();
-        let taken = match decoder.decode(&self.inbox) {
+        let taken = match self.decoder.decode(&self.inbox) {
             Ok(Some((frame, used))) => {
                 let fields = frame
                     .fields()

@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpListener};
 use protocol::{AccountId, Command, EgressCursor, Seq, SessionId};
 use transport::{Inbound, Outbound, StreamError};
 
+use crate::fix::Decoder;
 use crate::orders::{FixMessage, Instrument, Translator};
 use crate::session::{SeqNums, Session, SessionConfig};
 
@@ -131,6 +132,8 @@ pub struct Gateway<I, O, A> {
     acks: A,
     cursor: EgressCursor,
     acked: Seq,
+    /// Re-reads the application messages the sessions deliver (one field table, reused).
+    decoder: Decoder,
     read_buf: Box<ReadBuf>,
     stats: GatewayStats,
 }
@@ -174,6 +177,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             acks,
             cursor: EgressCursor::default(),
             acked: Seq(0),
+            decoder: Decoder::new(),
             read_buf: Box::new([0; 16 * 1024]),
             stats: GatewayStats::default(),
         })

@@ -93,6 +93,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             return;
         };
         let slot = &mut self.slots[slot];
+        let decoder = &mut self.decoder;
         if fix.is_active() {
             while let Some(message) = slot.backlog.pop_front() {
                 let _ = fix.send_application(now_ns, message.msg_type, |b| message.write(b));
@@ -104,7 +105,6 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                     client.conn.queue(&bytes);
                 }
                 Output::Deliver(bytes) => {
-                    let mut decoder = Decoder::new();
                     let Ok(Some((frame, _))) = decoder.decode(&bytes) else {
                         continue;
                     };
@@ -191,7 +191,11 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         let mut work = 0;
         for slot in &mut self.slots {
             while let Some(command) = slot.pending.front() {
-                if !self.ingress.offer(&command.encode_to_vec())? {
+                let mut frame = [0u8; protocol::COMMAND_SIZE_MAX];
+                let n = command
+                    .encode_into(&mut frame)
+                    .expect("a frame fits any command");
+                if !self.ingress.offer(&frame[..n])? {
                     return Ok(work);
                 }
                 slot.pending.pop_front();
