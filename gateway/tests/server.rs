@@ -8,23 +8,30 @@ use std::time::{Duration, Instant};
 
 use gateway::fix::{Decoder, Header, MessageBuilder};
 use gateway::orders::Instrument;
-use gateway::server::{Gateway, GatewayConfig, SessionEntry};
+use gateway::server::{Gateway, GatewayConfig, SessionEntry, StoreConfig};
 use gateway::session::{SessionConfig, format_utc};
 use matching_engine::{Engine, EngineConfig};
 use protocol::{
-    AccountId, Command, DefineInstrument, EgressEvent, EgressPrefix, InstrumentId, Origin, Price,
-    Qty, RequestId, Seq, Sequenced, SessionId, SetRiskLimits, StpMode, Symbol, Term, TimestampNs,
+    AccountId, ClusterMessage, Command, DefineInstrument, EgressEvent, EgressPrefix,
+    EgressReplayStart, InstrumentId, Origin, Price, Qty, RequestId, Seq, Sequenced, SessionId,
+    SetRiskLimits, StpMode, Symbol, Term, TimestampNs,
 };
 use transport::{MemoryBus, MemoryQueue, Outbound as _};
 
 type Server = Gateway<MemoryQueue, MemoryBus, MemoryBus>;
 
-/// The cluster's part: sequences what the gateway sends, applies it, publishes the events.
+/// The cluster's part: sequences what the gateway sends, applies it, publishes the events,
+/// and answers replay requests from what it published.
 struct Cluster {
     ingress: MemoryQueue,
     egress: MemoryBus,
+    acks: MemoryQueue,
+    published: Vec<Vec<u8>>,
     engine: Engine,
     seq: u64,
+    /// How to start the gateway (again): its configuration, ingress and acks.
+    gateway: Option<(GatewayConfig, MemoryBus, MemoryBus)>,
+    requests: std::collections::BTreeMap<SessionId, u64>,
 }
 
 impl Cluster {
@@ -50,12 +57,48 @@ impl Cluster {
                 .encode_into(&mut frame)
                 .unwrap();
             self.egress.offer(&frame[..n]).unwrap();
+            self.published.push(frame[..n].to_vec());
+        }
+    }
+
+    /// A gateway on the cluster's streams; it sees egress from now on, as a new subscriber.
+    fn start_gateway(&self) -> Server {
+        let (config, ingress, acks) = self.gateway.clone().unwrap();
+        let streams = (self.egress.subscribe(), ingress, acks);
+        Gateway::bind(config, streams).unwrap()
+    }
+
+    /// The sequencer's rule: a session's request ids go up by one; a repeat is a retry
+    /// (dropped), a skip is refused.
+    fn sequence(&mut self, bytes: &[u8]) {
+        let command = Command::decode(bytes).unwrap();
+        let origin = *command.origin();
+        let last = self.requests.entry(origin.session).or_insert(0);
+        if origin.request_id.0 == *last + 1 {
+            *last += 1;
+            self.apply(command);
         }
     }
 
     fn step(&mut self) {
         for bytes in self.ingress.drain() {
-            self.apply(Command::decode(&bytes).unwrap());
+            self.sequence(&bytes);
+        }
+        for bytes in self.acks.drain() {
+            if let Ok(ClusterMessage::EgressReplay(r)) = ClusterMessage::decode(&bytes) {
+                let start = EgressReplayStart {
+                    term: Term(1),
+                    after: r.after,
+                    consumer: r.consumer,
+                };
+                let start = ClusterMessage::EgressReplayStart(start).encode_to_vec();
+                self.egress.offer(&start).unwrap();
+                for frame in &self.published {
+                    if EgressEvent::decode(frame).unwrap().prefix.seq > r.after {
+                        self.egress.offer(frame).unwrap();
+                    }
+                }
+            }
         }
     }
 }
@@ -75,6 +118,13 @@ fn setup() -> (Server, Cluster) {
 }
 
 fn setup_with(tweak: impl FnOnce(&mut SessionEntry)) -> (Server, Cluster) {
+    setup_stored(tweak, None)
+}
+
+fn setup_stored(
+    tweak: impl FnOnce(&mut SessionEntry),
+    store: Option<StoreConfig>,
+) -> (Server, Cluster) {
     let mut entry = SessionEntry {
         fix: SessionConfig::new(b"LOCKSTEP", b"CLIENT1"),
         session: SessionId(1),
@@ -88,6 +138,16 @@ fn setup_with(tweak: impl FnOnce(&mut SessionEntry)) -> (Server, Cluster) {
         MemoryBus::default(),
         MemoryBus::default(),
     );
+    let mut cluster = Cluster {
+        ingress: ingress.subscribe(),
+        egress,
+        acks: acks.subscribe(),
+        published: Vec::new(),
+        engine: Engine::new(EngineConfig::default()),
+        seq: 0,
+        gateway: None,
+        requests: std::collections::BTreeMap::new(),
+    };
     let config = GatewayConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         sessions: vec![entry],
@@ -100,14 +160,10 @@ fn setup_with(tweak: impl FnOnce(&mut SessionEntry)) -> (Server, Cluster) {
         orders_max: 1000,
         send_buffer_max: 1 << 20,
         consumer: 1,
+        store,
     };
-    let server = Gateway::bind(config, (egress.subscribe(), ingress.clone(), acks)).unwrap();
-    let mut cluster = Cluster {
-        ingress: ingress.subscribe(),
-        egress,
-        engine: Engine::new(EngineConfig::default()),
-        seq: 0,
-    };
+    cluster.gateway = Some((config, ingress, acks));
+    let server = cluster.start_gateway();
     let admin = |n| Origin {
         session: SessionId(u32::MAX),
         account: AccountId(0),
@@ -350,4 +406,95 @@ fn a_dropped_connection_cancels_the_sessions_orders_when_configured() {
         cluster.step();
         std::thread::yield_now();
     }
+}
+
+fn order(id: &str, price: &str) -> [(u32, String); 7] {
+    [
+        (11, id.to_owned()),
+        (55, "LOCK-USD".to_owned()),
+        (54, "1".to_owned()),
+        (38, "5".to_owned()),
+        (40, "2".to_owned()),
+        (44, price.to_owned()),
+        (59, "1".to_owned()),
+    ]
+}
+
+fn send_owned(client: &mut Client, msg_type: &[u8], fields: &[(u32, String)]) {
+    let fields: Vec<(u32, &str)> = fields.iter().map(|(t, v)| (*t, v.as_str())).collect();
+    client.send(msg_type, &fields);
+}
+
+/// The gateway dies with an order it took but never got to the sequencer and with the events
+/// of a cancel still in flight. Restarted from its store, it resumes the FIX session with the
+/// same numbers (no reset), resends the execution reports it had sent, sends the lost order
+/// again and asks the cluster for the lost events: each report arrives once, nothing executes
+/// twice, and new orders go on.
+#[test]
+fn a_restarted_gateway_resumes_the_session_from_its_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreConfig {
+        path: dir.path().join("gateway.store"),
+        sync: false,
+    };
+    let (mut server, mut cluster) = setup_stored(|_| {}, Some(store));
+    let mut client = Client::connect(&server, 1);
+    client.send(b"A", &LOGON);
+    client.expect(&mut server, &mut cluster, "A");
+    for (id, price) in [("o-1", "99.00"), ("o-2", "98.00")] {
+        send_owned(&mut client, b"D", &order(id, price));
+        let ack = client.expect(&mut server, &mut cluster, "8");
+        assert_eq!(get(&ack, 11), id);
+    }
+    // A cancel, which the cluster applies but whose events never reach the gateway, and an
+    // order the gateway takes that dies with it on the way to the sequencer.
+    client.send(
+        b"F",
+        &[(11, "c-1"), (41, "o-1"), (55, "LOCK-USD"), (54, "1")],
+    );
+    send_owned(&mut client, b"D", &order("o-3", "97.00"));
+    while cluster.ingress.len() < 2 {
+        server.do_work(now_ns()).unwrap();
+    }
+    let sent = cluster.ingress.drain();
+    cluster.sequence(&sent[0]);
+    assert_eq!(cluster.engine.open_orders(), 1, "o-1 cancelled, o-3 lost");
+    drop(server); // killed: nothing more is written
+    drop(client);
+
+    let mut server = cluster.start_gateway();
+    assert!(server.awaiting_replay());
+    let mut client = Client::connect(&server, 6);
+    client.send(b"A", &LOGON);
+    let logon = client.expect(&mut server, &mut cluster, "A");
+    assert_eq!(get(&logon, 34), "4", "the numbers go on: no reset");
+    client.send(b"2", &[(7, "2"), (16, "0")]);
+    for (seq, id) in [("2", "o-1"), ("3", "o-2")] {
+        let copy = client.expect(&mut server, &mut cluster, "8");
+        assert_eq!(
+            (get(&copy, 34), get(&copy, 43), get(&copy, 11)),
+            (seq, "Y", id)
+        );
+    }
+    let mut reports = Vec::new();
+    while reports.len() < 2 {
+        let r = client.expect(&mut server, &mut cluster, "8");
+        assert_ne!(get(&r, 43), "Y", "{r:?}");
+        reports.push((get(&r, 11).to_owned(), get(&r, 150).to_owned()));
+    }
+    reports.sort();
+    let expected = [("c-1", "4"), ("o-3", "0")].map(|(a, b)| (a.to_owned(), b.to_owned()));
+    assert_eq!(
+        reports, expected,
+        "the lost cancel's report and the resent order's ack"
+    );
+    assert!(!server.awaiting_replay());
+    send_owned(&mut client, b"D", &order("o-4", "96.00"));
+    let ack = client.expect(&mut server, &mut cluster, "8");
+    assert_eq!((get(&ack, 11), get(&ack, 150)), ("o-4", "0"));
+    assert_eq!(
+        cluster.engine.open_orders(),
+        3,
+        "o-2, o-3 and o-4, each once"
+    );
 }

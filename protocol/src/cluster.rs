@@ -6,6 +6,8 @@
 //! - The egress stream carries [`EgressPrefix`] messages each followed by one event message.
 //! - Replicas send [`ReplicaStatus`] heartbeats to the sequencer on the control stream.
 //! - Consumers send [`EgressAck`]s to the replicas, so a promoted backup knows what to re-publish.
+//! - A consumer restarted from its own store sends an [`EgressReplay`]; the primary answers on
+//!   the egress stream with an [`EgressReplayStart`] and the buffered events after the point.
 //! - The auditor, replaying the journal, sends [`ReferenceHash`]es to the replicas (on the same
 //!   stream as the acks): a replica whose checkpoint disagrees stops serving.
 
@@ -72,6 +74,26 @@ wire_message!(
     }
 );
 
+wire_message!(
+    /// A consumer (a gateway restarted from its store) asks the primary to publish again every
+    /// buffered event of the commands after `after`: it may have lost what was in flight.
+    EgressReplay / EgressReplayWire, template = 205, size = 16, reserved = 4, {
+        after: Seq,
+        consumer: u32,
+    }
+);
+
+wire_message!(
+    /// On the egress stream, the primary's answer to an [`EgressReplay`]: the buffered events
+    /// after `after` follow (re-stamped with `term`), then the live ones. A consumer waiting
+    /// for its replay takes no event before this.
+    EgressReplayStart / EgressReplayStartWire, template = 206, size = 24, reserved = 4, {
+        term: Term,
+        after: Seq,
+        consumer: u32,
+    }
+);
+
 message_enum!(
     /// A message of the cluster's own: framing prefixes and control.
     ClusterMessage, kind = "cluster message", {
@@ -80,6 +102,8 @@ message_enum!(
         ReplicaStatus(ReplicaStatus / ReplicaStatusWire),
         EgressAck(EgressAck / EgressAckWire),
         ReferenceHash(ReferenceHash / ReferenceHashWire),
+        EgressReplay(EgressReplay / EgressReplayWire),
+        EgressReplayStart(EgressReplayStart / EgressReplayStartWire),
     }
 );
 
@@ -203,6 +227,18 @@ impl EgressCursor {
         }
         self.last = Some((prefix.seq, prefix.index, prefix.count));
         true
+    }
+
+    /// A cursor resumed from [`EgressCursor::parts`] (a consumer's persisted position).
+    #[must_use]
+    pub fn resume(term: Term, last: Option<(Seq, u32, u32)>) -> Self {
+        Self { term, last }
+    }
+
+    /// The term and the last event taken (command, index, the command's event count).
+    #[must_use]
+    pub fn parts(&self) -> (Term, Option<(Seq, u32, u32)>) {
+        (self.term, self.last)
     }
 
     /// The last command whose events are all delivered: what the consumer acknowledges.

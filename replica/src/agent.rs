@@ -276,6 +276,7 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
     /// Consumer acknowledgements, and the auditor's reference hashes, which share the stream.
     fn take_acks(&mut self) -> Result<usize, AgentError> {
         let (acks, replica) = (&mut self.acks, &mut self.replica);
+        let mut replays = Vec::new();
         let work = self.streams.acks.poll(POLL_LIMIT_MAX, &mut |bytes| {
             // Acks come from consumers: a malformed one is ignored, never trusted. Reference
             // hashes are trusted (one can stop a replica): only the auditor may publish them.
@@ -289,9 +290,21 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
                 Ok(ClusterMessage::ReferenceHash(reference)) => {
                     replica.on_reference_hash(reference.seq, reference.state_hash);
                 }
+                Ok(ClusterMessage::EgressReplay(replay)) if replays.len() < POLL_LIMIT_MAX => {
+                    replays.push(replay);
+                }
                 _ => {}
             }
         })?;
+        for replay in replays {
+            // An event parked behind back-pressure is buffered too: the replay re-queues it
+            // in its place, after the events the consumer lost.
+            if self.replica.on_egress_replay(replay.after, replay.consumer)
+                && matches!(self.parked, Some(Output::Egress(_)))
+            {
+                self.parked = None;
+            }
+        }
         if let Some(&everyone) = self.acks.values().min() {
             self.replica.on_ack(everyone);
         }
@@ -318,6 +331,11 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
                 let n = event.encode_into(&mut frame).expect("frame fits any event");
                 let sent = self.streams.egress.offer(&frame[..n])?;
                 self.stats.published += u64::from(sent);
+                Ok((!sent).then_some(output))
+            }
+            Output::ReplayStart(start) => {
+                let bytes = ClusterMessage::EgressReplayStart(start).encode_to_vec();
+                let sent = self.streams.egress.offer(&bytes)?;
                 Ok((!sent).then_some(output))
             }
             Output::Status(status) => {

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use matching_engine::{Engine, EngineConfig, SnapshotError};
 use protocol::{
-    AccountId, Command, DecodeError, EgressEvent, EgressPrefix, Event, NodeId, Origin, ReplicaRole,
-    ReplicaStatus, Seq, Sequenced, SetRiskLimits, StateDigest, StpMode, Term,
+    AccountId, Command, DecodeError, EgressEvent, EgressPrefix, EgressReplayStart, Event, NodeId,
+    Origin, ReplicaRole, ReplicaStatus, Seq, Sequenced, SetRiskLimits, StateDigest, StpMode, Term,
 };
 
 use crate::buffer::EventBuffer;
@@ -56,6 +56,9 @@ const FAULT_ACCOUNT: AccountId = AccountId(u32::MAX - 0x0fa1);
 pub enum Output {
     /// An event for the clients (the primary's egress stream).
     Egress(EgressEvent),
+    /// The answer to a consumer's replay request, on the egress stream ahead of the events it
+    /// asked for (see [`Replica::on_egress_replay`]).
+    ReplayStart(EgressReplayStart),
     /// A heartbeat and hash checkpoint for the sequencer (the control stream).
     Status(ReplicaStatus),
     /// A snapshot taken at a [`protocol::SnapshotMarker`]: store it (see
@@ -279,6 +282,32 @@ impl Replica {
             self.acked = seq;
             self.buffer.acknowledge(seq);
         }
+    }
+
+    /// A consumer asks for the events of the commands after `after` again (it restarted and
+    /// lost what was in flight). A primary drops the egress it has not handed out yet, then
+    /// queues the answer: a [`Output::ReplayStart`] and every buffered event after `after`,
+    /// re-stamped with its term, in order. What was dropped is among them (the buffer holds
+    /// every event until acknowledged), so no consumer sees an event ahead of an older one it
+    /// has not seen. Returns whether it answered (a backup or a diverged replica does not).
+    pub fn on_egress_replay(&mut self, after: Seq, consumer: u32) -> bool {
+        if self.role != ReplicaRole::Primary {
+            return false;
+        }
+        self.outputs.retain(|o| !matches!(o, Output::Egress(_)));
+        let start = EgressReplayStart {
+            term: self.term,
+            after,
+            consumer,
+        };
+        self.outputs.push_back(Output::ReplayStart(start));
+        for (prefix, event) in self.buffer.restamped(self.term) {
+            if prefix.seq > after {
+                self.outputs
+                    .push_back(Output::Egress(EgressEvent { prefix, event }));
+            }
+        }
+        true
     }
 
     /// A trusted replay of the journal (the auditor) reports the state hash after `seq`. If

@@ -603,3 +603,58 @@ fn the_auditor_reports_a_diverged_replica_once_with_the_exact_seq_even_when_it_l
     assert_eq!(seqs, [Seq(500), Seq(300)]);
     assert_eq!(found[1], expected[0]);
 }
+
+/// A consumer restarted and lost events after its cursor: the primary's replay re-sends every
+/// buffered event after the point, ahead of the events it had queued and not yet handed out,
+/// so a consumer taking events only after the marker gets each once and in order.
+#[test]
+fn an_egress_replay_resends_after_the_point_ahead_of_queued_events() {
+    let s = stream(300);
+    let (mut primary, mut backup) = (Replica::new(config(1)), Replica::new(config(2)));
+    let mut handed_out = Vec::new();
+    for command in &s[..200] {
+        primary.apply(command).unwrap();
+        backup.apply(command).unwrap();
+        handed_out.extend(egress(&drain(&mut primary)));
+    }
+    drain(&mut backup);
+    primary.on_ack(Seq(50));
+    // Applied, but not handed out yet when the request comes.
+    for command in &s[200..] {
+        primary.apply(command).unwrap();
+        backup.apply(command).unwrap();
+    }
+    assert!(
+        !backup.on_egress_replay(Seq(120), 9),
+        "a backup does not answer"
+    );
+    assert!(primary.on_egress_replay(Seq(120), 9));
+    let outputs = drain(&mut primary);
+    let start = outputs
+        .iter()
+        .position(|o| matches!(o, Output::ReplayStart(r) if r.after == Seq(120) && r.consumer == 9))
+        .expect("a replay start");
+    assert!(
+        egress(&outputs[..start]).is_empty(),
+        "nothing queued ahead of it"
+    );
+    let replayed = egress(&outputs[start..]);
+    let keys = |events: &[EgressEvent]| -> Vec<(Seq, u32)> {
+        events
+            .iter()
+            .map(|e| (e.prefix.seq, e.prefix.index))
+            .collect()
+    };
+    let mut expected: Vec<_> = keys(&handed_out)
+        .into_iter()
+        .filter(|(seq, _)| *seq > Seq(120))
+        .collect();
+    let mut rest = Replica::new(config(1)); // the same primary, undisturbed
+    for command in &s {
+        rest.apply(command).unwrap();
+    }
+    let all = egress(&drain(&mut rest));
+    expected.extend(keys(&all).into_iter().filter(|(seq, _)| *seq > Seq(200)));
+    assert_eq!(keys(&replayed), expected);
+    assert!(replayed.iter().all(|e| e.prefix.term == primary.term()));
+}

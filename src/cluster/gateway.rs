@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use clap::Args;
 use gateway::orders::Instrument;
-use gateway::server::{Gateway, GatewayConfig, SessionEntry};
+use gateway::server::{Gateway, GatewayConfig, SessionEntry, StoreConfig};
 use gateway::session::SessionConfig;
 use protocol::{AccountId, InstrumentId, SessionId};
 use serde::Deserialize;
@@ -23,6 +23,8 @@ pub(crate) struct RawGateway {
     orders_max: usize,
     send_buffer_bytes_max: usize,
     consumer: u32,
+    store: String,
+    store_sync: bool,
     sessions: Vec<RawSession>,
     instruments: Vec<RawInstrument>,
 }
@@ -61,6 +63,7 @@ pub(crate) struct GatewaySettings {
     orders_max: usize,
     send_buffer_max: usize,
     consumer: u32,
+    store: StoreConfig,
 }
 
 pub(crate) fn validate(raw: RawGateway) -> Result<GatewaySettings, (String, String)> {
@@ -95,7 +98,15 @@ pub(crate) fn validate(raw: RawGateway) -> Result<GatewaySettings, (String, Stri
             "connections_max and orders_max at least 1, send_buffer_bytes_max at least 64 KiB";
         return Err(("gateway".to_owned(), reason.to_owned()));
     }
+    if raw.store.is_empty() {
+        let reason = "a file path for the gateway's store".to_owned();
+        return Err(("gateway.store".to_owned(), reason));
+    }
     Ok(GatewaySettings {
+        store: StoreConfig {
+            path: raw.store.into(),
+            sync: raw.store_sync,
+        },
         listen,
         sessions: raw.sessions.into_iter().map(session_entry).collect(),
         instruments: raw
@@ -140,6 +151,7 @@ impl GatewaySettings {
             orders_max: self.orders_max,
             send_buffer_max: self.send_buffer_max,
             consumer: self.consumer,
+            store: Some(self.store.clone()),
         }
     }
 }
@@ -179,9 +191,21 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
     );
     let gateway_config = config.gateway.gateway_config();
     let sessions = gateway_config.sessions.len();
+    if let Some(parent) = config.gateway.store.path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
     let mut gateway = Gateway::bind(gateway_config, streams)
-        .with_context(|| format!("listening on {}", config.gateway.listen))?;
-    tracing::info!(listen = %gateway.local_addr()?, sessions, "gateway running");
+        .with_context(|| format!("starting the gateway on {}", config.gateway.listen))?;
+    let found = gateway.recovered().unwrap_or_default();
+    tracing::info!(
+        listen = %gateway.local_addr()?,
+        sessions,
+        store = %config.gateway.store.path.display(),
+        records = found.records,
+        truncated_bytes = found.truncated_bytes,
+        "gateway running"
+    );
     let mut idle = config.idle.build();
     while !stop.is_stopped() {
         let work = gateway

@@ -113,7 +113,7 @@ impl Settings {
              [journal]\ndir = {:?}\ndurability = {:?}\nsegment_size_bytes = 67108864\n\n\
              [sequencer]\nreplica_timeout = {:?}\ntimer_interval = {:?}\nsnapshot_interval = {}\n\n\
              [engine]\nhash_interval = {}\nheartbeat_interval = {:?}\nsnapshots_dir = {:?}\n\n\
-             [run]\nidle = {:?}\n",
+             [gateway]\nstore = {:?}\n\n[run]\nidle = {:?}\n",
             self.aeron_dir.display().to_string(),
             stream("ingress", 1),
             stream("sequenced", 2),
@@ -128,6 +128,7 @@ impl Settings {
             self.hash_interval,
             self.heartbeat_interval,
             dir.join("snapshots-{node}").display().to_string(),
+            dir.join("gateway.store").display().to_string(),
             self.idle,
         )
     }

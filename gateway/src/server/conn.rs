@@ -13,6 +13,8 @@ pub(crate) struct Conn {
     out: Vec<u8>,
     out_max: usize,
     pub(crate) closed: bool,
+    /// To be closed after the next flush (see [`Conn::shut_after_flush`]).
+    pub(crate) shutting: bool,
 }
 
 impl Conn {
@@ -24,6 +26,7 @@ impl Conn {
             out: Vec::new(),
             out_max,
             closed: false,
+            shutting: false,
         })
     }
 
@@ -72,6 +75,12 @@ impl Conn {
                 0
             }
         }
+    }
+
+    /// Closes once what is queued is written: at the end of the duty cycle, after the store
+    /// has what the last bytes say.
+    pub(crate) fn shut_after_flush(&mut self) {
+        self.shutting = true;
     }
 
     /// Writes what is queued (blocking briefly) and closes.

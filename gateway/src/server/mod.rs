@@ -1,19 +1,23 @@
 //! The gateway's duty cycle: a TCP acceptor and its connections (non-blocking, polled, no
 //! thread per session), each a FIX [`Session`] and an order [`Translator`], bridged to the
 //! cluster's streams: commands out on ingress, events in from egress (with the consumers'
-//! cursor: older terms and repeats dropped), acknowledgements out on acks.
+//! cursor: older terms and repeats dropped), acknowledgements out on acks. With a store
+//! ([`StoreConfig`]) it survives its own restart: see [`crate::store`] and `persist.rs`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 
 use protocol::{AccountId, Command, EgressCursor, Seq, SessionId};
 use transport::{Inbound, Outbound, StreamError};
 
 use crate::fix::Decoder;
 use crate::orders::{FixMessage, Instrument, Translator};
-use crate::session::{SeqNums, Session, SessionConfig};
+use crate::session::{SentStore, SeqNums, Session, SessionConfig};
+use crate::store::{Store, StoreError};
 
 mod conn;
+mod persist;
 
 use conn::{Conn, ReadBuf};
 
@@ -51,6 +55,27 @@ pub struct GatewayConfig {
     pub send_buffer_max: usize,
     /// The consumer id this gateway acknowledges egress under.
     pub consumer: u32,
+    /// Where the sessions' state is kept across restarts (none: in memory only).
+    pub store: Option<StoreConfig>,
+}
+
+/// The gateway's store file and its durability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// fdatasync on every write: survives a machine crash, not only a process crash.
+    pub sync: bool,
+}
+
+/// Why the gateway could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("gateway: listening: {0}")]
+    Listen(#[source] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("gateway: a cluster stream: {0}")]
+    Stream(#[from] StreamError),
 }
 
 /// A configured session and what outlives its connections.
@@ -63,6 +88,11 @@ struct Slot {
     pending: VecDeque<Command>,
     backlog: VecDeque<FixMessage>,
     throttle: Throttle,
+    /// Application messages sent, for resend requests; lent to the session while connected.
+    sent: Option<SentStore>,
+    /// What the store has: the session's numbers and its last application message sent.
+    stored: SeqNums,
+    stored_out: u64,
 }
 
 /// A token bucket: `per_second` tokens a second, at most `per_second` saved up.
@@ -136,13 +166,22 @@ pub struct Gateway<I, O, A> {
     decoder: Decoder,
     read_buf: Box<ReadBuf>,
     stats: GatewayStats,
+    store: Option<Store>,
+    stored_cursor: EgressCursor,
+    /// Set while waiting for the primary to answer a replay request: (the point, when the
+    /// request last went out).
+    replay: Option<(Seq, Option<u64>)>,
+    recovered: Option<crate::store::Recovered>,
 }
 
 impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
-    /// Binds the listener; `streams` are (egress in, ingress out, acks out).
-    pub fn bind(config: GatewayConfig, streams: (I, O, A)) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(config.listen)?;
-        listener.set_nonblocking(true)?;
+    /// Binds the listener and recovers the store; `streams` are (egress in, ingress out,
+    /// acks out).
+    pub fn bind(config: GatewayConfig, streams: (I, O, A)) -> Result<Self, GatewayError> {
+        let listener = TcpListener::bind(config.listen).map_err(GatewayError::Listen)?;
+        listener
+            .set_nonblocking(true)
+            .map_err(GatewayError::Listen)?;
         let slots = config
             .sessions
             .iter()
@@ -163,10 +202,16 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 pending: VecDeque::new(),
                 backlog: VecDeque::new(),
                 throttle: Throttle::new(entry.throttle_per_second),
+                sent: Some(SentStore::new(entry.fix.sent_kept_max)),
+                stored: SeqNums {
+                    next_in: 1,
+                    next_out: 1,
+                },
+                stored_out: 0,
             })
             .collect();
         let (egress, ingress, acks) = streams;
-        Ok(Self {
+        let mut gateway = Self {
             config,
             listener,
             slots,
@@ -180,7 +225,13 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             decoder: Decoder::new(),
             read_buf: Box::new([0; 16 * 1024]),
             stats: GatewayStats::default(),
-        })
+            store: None,
+            stored_cursor: EgressCursor::default(),
+            replay: None,
+            recovered: None,
+        };
+        gateway.recover()?;
+        Ok(gateway)
     }
 
     /// The address it listens on (useful with port 0).
@@ -193,17 +244,24 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         self.stats
     }
 
-    /// One duty cycle at `now_ns`; returns the work done.
-    pub fn do_work(&mut self, now_ns: u64) -> Result<usize, StreamError> {
+    /// One duty cycle at `now_ns`; returns the work done. What it recorded is written to the
+    /// store before anything leaves: FIX bytes, commands, acknowledgements.
+    pub fn do_work(&mut self, now_ns: u64) -> Result<usize, GatewayError> {
         let mut work = self.accept();
         let ids: Vec<usize> = self.clients.keys().copied().collect();
         for id in ids {
-            work += self.serve(id, now_ns)?;
+            work += self.serve(id, now_ns);
         }
+        work += self.request_replay(now_ns)?;
         work += self.take_egress(now_ns)?;
+        self.commit()?;
+        self.acknowledge()?;
         work += self.send_pending()?;
         for client in self.clients.values_mut() {
             work += client.conn.flush();
+            if client.conn.shutting && !client.conn.closed {
+                client.conn.shut();
+            }
         }
         self.reap();
         Ok(work)

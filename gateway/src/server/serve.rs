@@ -3,16 +3,18 @@
 use protocol::{ClusterMessage, EgressAck, EgressEvent, Event, SessionId};
 use transport::{Inbound, Outbound, StreamError};
 
+use super::persist::{record, record_session};
 use super::{BACKLOG_MAX, EGRESS_POLL_MAX, Gateway, PENDING_COMMANDS_MAX};
 use crate::fix::{Decoder, tag};
 use crate::orders::{Inbound as Translated, Translator};
-use crate::session::{Output, RECEIVE_BUFFER_MAX, Session};
+use crate::session::{Output, RECEIVE_BUFFER_MAX, SentStore, Session};
+use crate::store::Record;
 
 impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     /// Reads a connection, runs its session, and queues what it says.
-    pub(super) fn serve(&mut self, id: usize, now_ns: u64) -> Result<usize, StreamError> {
+    pub(super) fn serve(&mut self, id: usize, now_ns: u64) -> usize {
         let Some(client) = self.clients.get_mut(&id) else {
-            return Ok(0);
+            return 0;
         };
         let held = client
             .slot
@@ -35,7 +37,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             fix.on_tick(now_ns);
         }
         self.drain(id, now_ns);
-        Ok(n)
+        n
     }
 
     /// The first message names the session (SenderCompID/TargetCompID): bind the connection
@@ -71,14 +73,17 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         let state = &mut self.slots[slot];
         if let Some(old) = state
             .connection
-            .and_then(|c| self.clients.get(&c))
-            .and_then(|c| c.fix.as_ref())
+            .and_then(|c| self.clients.get_mut(&c))
+            .and_then(|c| c.fix.as_mut())
         {
             state.seq = old.seq_nums();
+            state.sent = Some(old.take_sent());
         }
         state.connection = Some(id);
         let client = self.clients.get_mut(&id).expect("serving a known client");
-        let mut fix = Session::new(state.entry.fix.clone(), state.seq, now_ns);
+        let kept = state.entry.fix.sent_kept_max;
+        let sent = state.sent.take().unwrap_or_else(|| SentStore::new(kept));
+        let mut fix = Session::resume(state.entry.fix.clone(), state.seq, sent, now_ns);
         fix.on_bytes(now_ns, &std::mem::take(&mut client.early));
         client.fix = Some(fix);
         client.slot = Some(slot);
@@ -93,7 +98,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             return;
         };
         let slot = &mut self.slots[slot];
-        let decoder = &mut self.decoder;
+        let (decoder, store) = (&mut self.decoder, &mut self.store);
         if fix.is_active() {
             while let Some(message) = slot.backlog.pop_front() {
                 let _ = fix.send_application(now_ns, message.msg_type, |b| message.write(b));
@@ -114,6 +119,15 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                         let _ = fix.send_application(now_ns, m.msg_type, |b| m.write(b));
                         continue;
                     }
+                    let session = slot.entry.session;
+                    record(
+                        store,
+                        &Record::Inbound {
+                            session,
+                            now_ns,
+                            bytes: &bytes,
+                        },
+                    );
                     match slot.translator.inbound(&frame, now_ns) {
                         Translated::Command(c) | Translated::Retry(c) => slot.pending.push_back(c),
                         Translated::Answer(m) => {
@@ -121,17 +135,28 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                         }
                     }
                 }
-                Output::Disconnect(_) => client.conn.shut(),
+                Output::Disconnect(_) => client.conn.shut_after_flush(),
             }
         }
         slot.seq = fix.seq_nums();
+        record_session(store, slot, fix);
     }
 
     /// Events from the primary: each to its session, as FIX.
     pub(super) fn take_egress(&mut self, now_ns: u64) -> Result<usize, StreamError> {
         let mut events = Vec::with_capacity(EGRESS_POLL_MAX);
-        let cursor = &mut self.cursor;
+        let (cursor, replay, consumer) = (&mut self.cursor, &mut self.replay, self.config.consumer);
         let work = self.egress.poll(EGRESS_POLL_MAX, &mut |bytes| {
+            if let Some((after, _)) = *replay {
+                // Nothing counts before the primary's answer: what comes first may be newer
+                // than what was lost (see `EgressReplay`).
+                if let Ok(ClusterMessage::EgressReplayStart(start)) = ClusterMessage::decode(bytes)
+                    && (start.consumer, start.after) == (consumer, after)
+                {
+                    *replay = None;
+                }
+                return;
+            }
             if let Ok(e) = EgressEvent::decode(bytes)
                 && cursor.accept(&e.prefix)
             {
@@ -146,6 +171,17 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 continue;
             };
             let slot = &mut self.slots[index];
+            if self.store.is_some() {
+                let mut frame = [0u8; protocol::EGRESS_FRAME_SIZE_MAX];
+                let n = e.encode_into(&mut frame).expect("a frame fits any event");
+                record(
+                    &mut self.store,
+                    &Record::Event {
+                        session,
+                        bytes: &frame[..n],
+                    },
+                );
+            }
             let Some(message) = slot
                 .translator
                 .outbound(e.prefix.seq, e.prefix.index, &e.event)
@@ -168,11 +204,11 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 self.drain(id, now_ns);
             }
         }
-        self.acknowledge()?;
         Ok(work)
     }
 
-    fn acknowledge(&mut self) -> Result<(), StreamError> {
+    /// Acknowledges what the store has (call after [`Gateway::commit`]).
+    pub(super) fn acknowledge(&mut self) -> Result<(), StreamError> {
         let complete = self.cursor.complete_through();
         if complete > self.acked {
             let ack = ClusterMessage::EgressAck(EgressAck {
@@ -223,10 +259,13 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             {
                 let slot = &mut self.slots[slot];
                 slot.connection = None;
-                if let Some(fix) = &client.fix {
+                if let Some(mut fix) = client.fix {
                     slot.seq = fix.seq_nums();
+                    slot.sent = Some(fix.take_sent());
                 }
                 if slot.entry.cancel_on_disconnect && !slot.translator.is_empty() {
+                    let session = slot.entry.session;
+                    record(&mut self.store, &Record::Disconnect { session });
                     let command = slot.translator.cancel_on_disconnect();
                     slot.pending.push_back(command);
                 }

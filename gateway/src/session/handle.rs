@@ -25,6 +25,7 @@ impl Session {
         if reset {
             (self.next_in, self.next_out) = (1, 1);
             self.sent.clear();
+            self.reset = true;
         }
         if seq < self.next_in {
             let reason = format!(

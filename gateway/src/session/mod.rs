@@ -13,7 +13,7 @@ use crate::fix::{Decoder, Frame, FrameError, MessageBuilder};
 mod sent;
 pub mod time;
 
-use sent::SentStore;
+pub(crate) use sent::{Sent, SentStore};
 pub use time::{format_utc, parse_utc};
 
 /// Bytes of a session's receive buffer: a peer that sends more without completing a message
@@ -125,6 +125,8 @@ pub struct Session {
     /// A resend was requested up to (at least) this sequence number.
     resend_until: Option<u64>,
     sent: SentStore,
+    /// The Logon reset the numbers and the kept messages (see [`Session::take_reset`]).
+    reset: bool,
     inbox: Vec<u8>,
     decoder: Decoder,
     builder: MessageBuilder,
@@ -155,11 +157,41 @@ impl Session {
             test_request: None,
             test_requests_sent: 0,
             resend_until: None,
+            reset: false,
             inbox: Vec::new(),
             decoder: Decoder::new(),
             builder: MessageBuilder::new(),
             outputs: VecDeque::new(),
         }
+    }
+
+    /// [`Session::new`] for a session whose application messages sent so far (for resend
+    /// requests) outlive its connections: the gateway keeps them between connections.
+    #[must_use]
+    pub(crate) fn resume(
+        config: SessionConfig,
+        seq: SeqNums,
+        sent: SentStore,
+        now_ns: u64,
+    ) -> Self {
+        let mut session = Self::new(config, seq, now_ns);
+        session.sent = sent;
+        session
+    }
+
+    /// Hands back the messages kept for resend requests (the connection is gone).
+    pub(crate) fn take_sent(&mut self) -> SentStore {
+        std::mem::replace(&mut self.sent, SentStore::new(self.config.sent_kept_max))
+    }
+
+    /// The application messages sent after number `seq`, in order.
+    pub(crate) fn sent_after(&self, seq: u64) -> impl Iterator<Item = &Sent> {
+        self.sent.range(seq.saturating_add(1), u64::MAX)
+    }
+
+    /// Whether the Logon reset the sequence numbers (once: the flag is cleared).
+    pub(crate) fn take_reset(&mut self) -> bool {
+        std::mem::take(&mut self.reset)
     }
 
     /// Whether the client is logged on.

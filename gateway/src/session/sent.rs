@@ -39,6 +39,18 @@ impl SentStore {
         self.kept.range(start..).take_while(move |s| s.seq <= end)
     }
 
+    /// The newest message kept, if any.
+    pub(crate) fn last_seq(&self) -> Option<u64> {
+        self.kept.back().map(|s| s.seq)
+    }
+
+    /// Forgets messages numbered `next_out` and above (the numbers were reset).
+    pub(crate) fn forget_from(&mut self, next_out: u64) {
+        while self.kept.back().is_some_and(|s| s.seq >= next_out) {
+            self.kept.pop_back();
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         self.kept.clear();
     }

@@ -1,0 +1,160 @@
+use protocol::{Seq, SessionId, Term};
+
+use super::*;
+
+fn records() -> Vec<Record<'static>> {
+    let s = SessionId(7);
+    vec![
+        Record::SeqNums {
+            session: s,
+            next_in: 3,
+            next_out: 9,
+        },
+        Record::Sent {
+            session: s,
+            seq: 8,
+            bytes: b"8=FIX.4.4\x019=5\x0135=8\x0110=000\x01",
+        },
+        Record::Inbound {
+            session: s,
+            now_ns: 42,
+            bytes: b"35=D",
+        },
+        Record::Event {
+            session: s,
+            bytes: &[1, 2, 3],
+        },
+        Record::Disconnect { session: s },
+        Record::Cursor(CursorParts {
+            term: Term(2),
+            last: Some((Seq(10), 1, 3)),
+        }),
+        Record::Cursor(CursorParts {
+            term: Term(1),
+            last: None,
+        }),
+    ]
+}
+
+fn write_all(path: &Path) {
+    let (mut store, found) = Store::open(path, false, |_| panic!("new store")).unwrap();
+    assert_eq!(found, Recovered::default());
+    for r in &records() {
+        store.append(r);
+    }
+    assert!(store.commit().unwrap());
+    assert!(!store.commit().unwrap(), "nothing new");
+}
+
+fn read_back(path: &Path) -> Result<(Vec<String>, Recovered), StoreError> {
+    let mut seen = Vec::new();
+    let (_, found) = Store::open(path, false, |r| seen.push(format!("{r:?}")))?;
+    Ok((seen, found))
+}
+
+#[test]
+fn records_come_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.store");
+    write_all(&path);
+    let (seen, found) = read_back(&path).unwrap();
+    let expected: Vec<String> = records().iter().map(|r| format!("{r:?}")).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(found.records, 7);
+    assert_eq!(found.truncated_bytes, 0);
+}
+
+#[test]
+fn appending_after_reopening_continues_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.store");
+    write_all(&path);
+    let (mut store, _) = Store::open(&path, true, |_| {}).unwrap();
+    store.append(&Record::Disconnect {
+        session: SessionId(1),
+    });
+    store.commit().unwrap();
+    drop(store);
+    let (seen, _) = read_back(&path).unwrap();
+    assert_eq!(seen.len(), 8);
+    assert_eq!(seen[7], "Disconnect { session: SessionId(1) }");
+}
+
+#[test]
+fn a_torn_last_record_is_cut_off_at_every_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.store");
+    write_all(&path);
+    let whole = std::fs::read(&path).unwrap();
+    let mut last = Vec::new();
+    records()[6].encode(&mut last);
+    let good = whole.len() - last.len();
+    for cut in good + 1..whole.len() {
+        std::fs::write(&path, &whole[..cut]).unwrap();
+        let (seen, found) = read_back(&path).unwrap();
+        assert_eq!(seen.len(), 6, "cut at {cut}");
+        assert_eq!(found.truncated_bytes, (cut - good) as u64);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), good as u64);
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_the_last_record_is_a_torn_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.store");
+    write_all(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let (seen, found) = read_back(&path).unwrap();
+    assert_eq!(seen.len(), 6);
+    assert!(found.truncated_bytes > 0);
+}
+
+#[test]
+fn a_flipped_bit_in_the_middle_is_refused_with_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.store");
+    write_all(&path);
+    let clean = std::fs::read(&path).unwrap();
+    let mut first = Vec::new();
+    records()[0].encode(&mut first);
+    let second_at = HEADER_SIZE + first.len();
+    // Every bit of the second record's length, checksum and body.
+    for byte in second_at..second_at + 30 {
+        for bit in 0..8 {
+            let mut bytes = clean.clone();
+            bytes[byte] ^= 1 << bit;
+            std::fs::write(&path, &bytes).unwrap();
+            match read_back(&path) {
+                Err(StoreError::Corrupt { offset, .. }) => {
+                    assert_eq!(offset, second_at as u64, "flip at {byte}.{bit}");
+                }
+                other => panic!("flip at {byte}.{bit}: {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.store");
+    std::fs::write(&path, b"8=FIX.4.4\x019=5\x0135=0\x0110=000\x01").unwrap();
+    assert!(matches!(
+        read_back(&path),
+        Err(StoreError::NotAStore { .. })
+    ));
+    let mut header = [0u8; HEADER_SIZE];
+    header[..8].copy_from_slice(MAGIC);
+    header[8] = 9;
+    std::fs::write(&path, header).unwrap();
+    assert!(matches!(
+        read_back(&path),
+        Err(StoreError::Version { found: 9, .. })
+    ));
+    // A crash while the header was being written: a new store.
+    std::fs::write(&path, &MAGIC[..5]).unwrap();
+    assert_eq!(read_back(&path).unwrap().0.len(), 0);
+}
