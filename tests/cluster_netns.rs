@@ -127,10 +127,14 @@ fn run(mode: Sequenced, label: &str, seed: u64) {
     };
     say(&format!(
         "RESULT netns sequenced={mode:?} seed={seed} orders={} reports={} journal_last_seq={} \
-         packets_delivered={} packets_lost={} elapsed_s={:.1}",
+         ack_ms_p50={:.1} ack_ms_p99={:.1} ack_ms_max={:.1} packets_delivered={} \
+         packets_lost={} elapsed_s={:.1}",
         orders * 2,
         outcome.reports,
         outcome.last_seq,
+        outcome.ack_ms[0],
+        outcome.ack_ms[1],
+        outcome.ack_ms[2],
         outcome.switch.delivered,
         outcome.switch.lost,
         started.elapsed().as_secs_f64(),
@@ -145,6 +149,8 @@ fn say(line: &str) {
 }
 
 struct Outcome {
+    /// Order -> first report: p50, p99, max.
+    ack_ms: [f64; 3],
     reports: usize,
     last_seq: u64,
     switch: netns::SwitchStats,
@@ -276,11 +282,14 @@ fn drive(
     // With the engines stopped nothing more can come; stopping the gateway ends the sessions,
     // so a late duplicate would be in what they received.
     gateway.terminate()?;
+    let mut latencies = Vec::new();
     for client in clients {
-        client
+        let part = client
             .join()
             .map_err(|_| anyhow::anyhow!("a FIX session panicked"))??;
+        latencies.extend(part);
     }
+    latencies.sort_unstable();
     reports.extend(rx.try_iter());
     check_reports(&reports, &expected, total)?;
     drop(console);
@@ -289,14 +298,22 @@ fn drive(
     }
     let switch = network.stop_switch()?;
     ensure!(switch.lost > 0, "the links lost nothing: {switch:?}");
+    ensure!(
+        latencies.len() == total,
+        "{} of {total} orders were answered",
+        latencies.len()
+    );
+    let per_mille = |q: usize| latencies[(latencies.len() - 1) * q / 1000].as_secs_f64() * 1e3;
     Ok(Outcome {
+        ack_ms: [500, 990, 1000].map(per_mille),
         reports: reports.len(),
         last_seq,
         switch,
     })
 }
 
-type Session = std::thread::JoinHandle<anyhow::Result<()>>;
+/// A FIX session's thread; it returns each order's time to its first report.
+type Session = std::thread::JoinHandle<anyhow::Result<Vec<Duration>>>;
 
 /// Whether a FIX session has ended: before the gateway stops, only by failing.
 fn any_finished(clients: &[Session]) -> bool {
@@ -309,7 +326,7 @@ fn ended_early(clients: Vec<Session>) -> anyhow::Error {
         match client.join() {
             Ok(Err(e)) => return e.context("a FIX session failed"),
             Err(_) => return anyhow::anyhow!("a FIX session panicked"),
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
         }
     }
     anyhow::anyhow!("a FIX session ended before the gateway stopped")
@@ -384,7 +401,7 @@ fn fix_session(
     sender: &str,
     orders: usize,
     tx: &mpsc::Sender<Report>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Duration>> {
     netns::enter(ns)?;
     let deadline = Instant::now() + DEADLINE;
     let mut client = loop {
@@ -395,7 +412,8 @@ fn fix_session(
         }
     };
     client.logon(30, DEADLINE).context("logging on")?;
-    let mut in_flight = BTreeSet::new();
+    let mut in_flight = BTreeMap::new();
+    let mut latencies = Vec::with_capacity(orders);
     let mut sent = 0;
     loop {
         while in_flight.len() < WINDOW && sent < orders {
@@ -428,26 +446,28 @@ fn fix_session(
                 ]
             };
             client.send(b"D", &order)?;
-            in_flight.insert(id);
+            in_flight.insert(id, Instant::now());
             sent += 1;
         }
         let done = sent == orders && in_flight.is_empty();
         match client.next_message(Instant::now() + Duration::from_millis(50)) {
             Ok(m) if m.msg_type == "8" => {
-                in_flight.remove(m.get(11));
+                if let Some(at) = in_flight.remove(m.get(11)) {
+                    latencies.push(at.elapsed());
+                }
                 let report = Report {
                     session,
                     cl_ord_id: m.get(11).to_owned(),
                     exec_id: m.get(17).to_owned(),
                 };
                 if tx.send(report).is_err() {
-                    return Ok(()); // the test gave up
+                    return Ok(latencies); // the test gave up
                 }
             }
-            Ok(m) if m.msg_type == "5" && done => return Ok(()),
+            Ok(m) if m.msg_type == "5" && done => return Ok(latencies),
             Ok(m) => bail!("{sender}: unexpected {m:?}"),
             Err(ClientError::Timeout(_)) if Instant::now() < deadline + DEADLINE => {}
-            Err(ClientError::Closed | ClientError::Io(_)) if done => return Ok(()),
+            Err(ClientError::Closed | ClientError::Io(_)) if done => return Ok(latencies),
             Err(e) => bail!("{sender} ({sent} sent, {} in flight): {e}", in_flight.len()),
         }
     }
