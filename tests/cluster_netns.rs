@@ -111,6 +111,7 @@ fn run(mode: Sequenced, label: &str, seed: u64) {
     let orders = std::env::var("LOCKSTEP_NETNS_ORDERS")
         .ok()
         .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
         .unwrap_or(ORDERS_PER_SESSION);
     let started = Instant::now();
     let network = Network::create(&prefix, &HOSTS, seed).expect("creating the hosts");
