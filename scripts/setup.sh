@@ -7,11 +7,12 @@
 #   - cmake >= 3.30 (Debian bookworm ships 3.25) from PyPI into a project-local
 #     venv at .tools/venv; `.cargo/config.toml` points the CMAKE variable there.
 #   - QuickFIX's Python wheel into the same venv, for the gateway's interoperability test.
+#   - iproute2 (`ip`), for the multi-host test's network namespaces (tests/cluster_netns.rs).
 # As root it installs with apt; otherwise it prints the exact command to run.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-apt_packages=(libclang-dev libbsd-dev uuid-dev pkg-config build-essential python3-venv)
+apt_packages=(libclang-dev libbsd-dev uuid-dev pkg-config build-essential python3-venv iproute2)
 cmake_spec='cmake>=3.30,<4'
 
 log() { printf 'setup: %s\n' "$*" >&2; }
