@@ -618,10 +618,11 @@ fn host_config(mode: Sequenced, h: usize, aeron_dir: &Path, dir: &Path) -> Strin
          [journal]\ndir = {:?}\n\n\
          [sequencer]\nreplica_timeout = \"2s\"\ntimer_interval = \"0s\"\n\n\
          [engine]\njournal_catch_up = false\nsnapshots_dir = {:?}\n\n\
-         [gateway]\nlisten = \"{gw}:9878\"\n",
+         [gateway]\nlisten = \"{gw}:9878\"\nstore = {:?}\n",
         path(aeron_dir),
         path(&dir.join("journal")),
         path(&dir.join("snapshots-{node}")),
+        path(&dir.join("gateway.store")),
     )
 }
 
