@@ -1,6 +1,10 @@
-//! A small FIX 4.4 initiator for tests, demos and load tools: blocking, one session, it
-//! answers TestRequests itself and hands every application message to the caller.
+//! A small FIX 4.4 initiator for tests, demos and load tools: blocking, one session. It keeps
+//! the session's rules itself: it answers TestRequests, checks the gateway's MsgSeqNums (a gap
+//! gets a ResendRequest, PossDup repeats are dropped, gap fills move it on), answers the
+//! gateway's ResendRequests with PossDup copies of its application messages, and can reconnect
+//! keeping its numbers. It hands every other message to the caller, each once and in order.
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -37,6 +41,24 @@ pub enum ClientError {
     Closed,
     #[error("building a message: {0}")]
     Encode(#[from] crate::fix::EncodeError),
+    #[error("the gateway's MsgSeqNum {got} is below the {expected} expected, without PossDup")]
+    SeqTooLow { expected: u64, got: u64 },
+}
+
+/// Application messages kept to answer the gateway's resend requests.
+const SENT_KEPT_MAX: usize = 100_000;
+
+/// An application message as sent: number, type, fields, SendingTime.
+#[derive(Debug)]
+struct Sent {
+    seq: u64,
+    msg_type: Vec<u8>,
+    fields: Vec<(u32, String)>,
+    sending_time: [u8; 21],
+}
+
+fn is_admin(msg_type: &[u8]) -> bool {
+    matches!(msg_type, b"0" | b"1" | b"2" | b"3" | b"4" | b"5" | b"A")
 }
 
 /// One FIX session from the client's side.
@@ -46,9 +68,22 @@ pub struct FixClient {
     sender: Vec<u8>,
     target: Vec<u8>,
     next: u64,
+    /// The gateway's MsgSeqNum expected next.
+    expected_in: u64,
+    /// A ResendRequest is out for the gap up to this number: messages past the gap are dropped
+    /// (the resend brings them again) and no second request goes out until it is filled.
+    resend_until: Option<u64>,
+    sent: VecDeque<Sent>,
     inbox: Vec<u8>,
     builder: MessageBuilder,
     decoder: Decoder,
+}
+
+fn open(addr: SocketAddr) -> Result<TcpStream, ClientError> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_millis(20)))?;
+    Ok(stream)
 }
 
 fn now_ns() -> u64 {
@@ -66,38 +101,110 @@ impl FixClient {
         target: &str,
         next_seq: u64,
     ) -> Result<Self, ClientError> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_millis(20)))?;
         Ok(Self {
-            stream,
+            stream: open(addr)?,
             sender: sender.as_bytes().to_vec(),
             target: target.as_bytes().to_vec(),
             next: next_seq,
+            expected_in: 1,
+            resend_until: None,
+            sent: VecDeque::new(),
             inbox: Vec::new(),
             builder: MessageBuilder::new(),
             decoder: Decoder::new(),
         })
     }
 
-    /// Sends one message; returns its MsgSeqNum.
+    /// A new connection (to a restarted gateway, say) for the same session: the numbers and
+    /// the messages kept for resends carry on. Log on again with [`FixClient::logon`].
+    pub fn reconnect(&mut self, addr: SocketAddr) -> Result<(), ClientError> {
+        self.stream = open(addr)?;
+        self.inbox.clear();
+        self.decoder = Decoder::new();
+        self.resend_until = None;
+        Ok(())
+    }
+
+    /// The MsgSeqNum the next message sent gets, and the gateway's expected next.
+    #[must_use]
+    pub fn seq_nums(&self) -> (u64, u64) {
+        (self.next, self.expected_in)
+    }
+
+    /// Sends one message; returns its MsgSeqNum. Application messages are kept for resends.
     pub fn send(&mut self, msg_type: &[u8], fields: &[(u32, &str)]) -> Result<u64, ClientError> {
         let seq = self.next;
         let time = format_utc(now_ns());
+        self.write(seq, msg_type, fields, &time, None)?;
+        self.next += 1;
+        if !is_admin(msg_type) {
+            if self.sent.len() == SENT_KEPT_MAX {
+                self.sent.pop_front();
+            }
+            self.sent.push_back(Sent {
+                seq,
+                msg_type: msg_type.to_vec(),
+                fields: fields.iter().map(|(t, v)| (*t, (*v).to_owned())).collect(),
+                sending_time: time,
+            });
+        }
+        Ok(seq)
+    }
+
+    fn write(
+        &mut self,
+        seq: u64,
+        msg_type: &[u8],
+        fields: &[(u32, &str)],
+        time: &[u8],
+        original: Option<&[u8]>,
+    ) -> Result<(), ClientError> {
         let header = Header {
             sender_comp_id: &self.sender,
             target_comp_id: &self.target,
             msg_seq_num: seq,
-            sending_time: &time,
-            poss_dup: None,
+            sending_time: time,
+            poss_dup: original,
         };
         self.builder.start(msg_type, &header)?;
         for (tag, value) in fields {
             self.builder.field(*tag, value.as_bytes())?;
         }
         self.stream.write_all(self.builder.finish())?;
-        self.next += 1;
-        Ok(seq)
+        Ok(())
+    }
+
+    /// Answers the gateway's ResendRequest for `begin..=end` (0: everything): kept application
+    /// messages again as PossDup copies, the rest as gap fills.
+    fn resend(&mut self, begin: u64, end: u64) -> Result<(), ClientError> {
+        let end = if end == 0 { self.next - 1 } else { end };
+        let time = format_utc(now_ns());
+        let mut at = begin;
+        let copies: Vec<usize> = (0..self.sent.len())
+            .filter(|&i| (begin..=end).contains(&self.sent[i].seq))
+            .collect();
+        for i in copies {
+            let seq = self.sent[i].seq;
+            if seq > at {
+                self.gap_fill(at, seq, &time)?;
+            }
+            let sent = &self.sent[i];
+            let (msg_type, original) = (sent.msg_type.clone(), sent.sending_time);
+            let fields: Vec<(u32, String)> = sent.fields.clone();
+            let fields: Vec<(u32, &str)> = fields.iter().map(|(t, v)| (*t, v.as_str())).collect();
+            self.write(seq, &msg_type, &fields, &time, Some(&original))?;
+            at = seq + 1;
+        }
+        if at <= end {
+            self.gap_fill(at, end + 1, &time)?;
+        }
+        Ok(())
+    }
+
+    fn gap_fill(&mut self, seq: u64, new_seq: u64, time: &[u8]) -> Result<(), ClientError> {
+        let new_seq = new_seq.to_string();
+        let fields = [(123, "Y"), (36, new_seq.as_str())];
+        self.write(seq, b"4", &fields, time, Some(time))
     }
 
     /// Logs on with a heartbeat interval and waits for the Logon back. A client starting at
@@ -106,6 +213,8 @@ impl FixClient {
     pub fn logon(&mut self, heartbeat_s: u32, timeout: Duration) -> Result<Received, ClientError> {
         let hb = heartbeat_s.to_string();
         if self.next == 1 {
+            (self.expected_in, self.resend_until) = (1, None);
+            self.sent.clear();
             self.send(b"A", &[(98, "0"), (108, &hb), (141, "Y")])?;
         } else {
             self.send(b"A", &[(98, "0"), (108, &hb)])?;
@@ -124,15 +233,24 @@ impl FixClient {
         }
     }
 
-    /// The next message that is not a heartbeat (TestRequests are answered here).
+    /// The next message in sequence that is not a session matter handled here: heartbeats,
+    /// TestRequests, resend requests, sequence resets, repeats, and messages past a gap
+    /// (asked for again) are not returned.
     pub fn next_message(&mut self, deadline: Instant) -> Result<Received, ClientError> {
         loop {
-            if let Some(message) = self.take()? {
+            if let Some(message) = self.take()?
+                && let Some(message) = self.in_sequence(message)?
+            {
                 match message.msg_type.as_str() {
-                    "0" => continue,
+                    "0" | "4" => continue,
                     "1" => {
                         let id = message.get(112).to_owned();
                         self.send(b"0", &[(112, &id)])?;
+                        continue;
+                    }
+                    "2" => {
+                        let number = |tag| message.get(tag).parse::<u64>().unwrap_or(0);
+                        self.resend(number(7), number(16))?;
                         continue;
                     }
                     _ => return Ok(message),
@@ -149,6 +267,46 @@ impl FixClient {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// The MsgSeqNum rules: the message if it is the next expected (or a Logon, which may
+    /// come with a higher number: the gap is asked for), `None` for what is dropped.
+    fn in_sequence(&mut self, message: Received) -> Result<Option<Received>, ClientError> {
+        let seq = message.get(tag::MSG_SEQ_NUM).parse::<u64>().unwrap_or(0);
+        let poss_dup = message.get(43) == "Y";
+        let new = message.get(36).parse::<u64>().unwrap_or(0);
+        if message.msg_type == "4" && message.get(123) != "Y" {
+            self.expected_in = new; // a reset: the numbers start there, whatever came before
+            return Ok(None);
+        }
+        if message.msg_type == "4" && seq == self.expected_in {
+            self.expected_in = new.max(seq + 1); // a gap fill
+            return Ok(None);
+        }
+        if seq < self.expected_in {
+            return if poss_dup {
+                Ok(None)
+            } else {
+                Err(ClientError::SeqTooLow {
+                    expected: self.expected_in,
+                    got: seq,
+                })
+            };
+        }
+        if seq > self.expected_in {
+            if self
+                .resend_until
+                .is_none_or(|until| self.expected_in > until)
+            {
+                let begin = self.expected_in.to_string();
+                self.send(b"2", &[(7, begin.as_str()), (16, "0")])?;
+                self.resend_until = Some(seq);
+            }
+            // A Logon is taken at once (its number is the gateway's; the gap is filled next).
+            return Ok((message.msg_type == "A").then_some(message));
+        }
+        self.expected_in += 1;
+        Ok(Some(message))
     }
 
     fn take(&mut self) -> Result<Option<Received>, ClientError> {

@@ -187,6 +187,10 @@ impl std::fmt::Debug for LocalCluster {
 impl Consumer {
     /// Takes one egress frame; returns the event if it is new to this consumer.
     fn take(&mut self, frame: &[u8]) -> anyhow::Result<Option<EgressEvent>> {
+        // A primary's answer to a gateway's replay request: for that gateway only.
+        if let Ok(ClusterMessage::EgressReplayStart(_)) = ClusterMessage::decode(frame) {
+            return Ok(None);
+        }
         let e = EgressEvent::decode(frame).context("an egress frame that does not decode")?;
         if !self.cursor.accept(&e.prefix) {
             return Ok(None);
