@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod cluster;
 mod demo;
+mod fix_client_cmd;
 mod journal_cmd;
 mod load_cmd;
 mod pipeline;
@@ -40,6 +41,8 @@ enum Command {
     Auditor(cluster::auditor::AuditorArgs),
     /// Drive FIX sessions through a gateway and report order -> ack latency and throughput.
     Load(load_cmd::LoadArgs),
+    /// One FIX session to a gateway: send requests typed or from a file, print the answers.
+    FixClient(fix_client_cmd::FixClientArgs),
     /// Print the embedded default cluster configuration (TOML).
     Config,
 }
@@ -57,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Gateway(args) => cluster::gateway::run(&args),
         Command::Auditor(args) => cluster::auditor::run(&args),
         Command::Load(args) => load_cmd::run(&args),
+        Command::FixClient(args) => fix_client_cmd::run(&args),
         Command::Config => print_defaults(),
     };
     match result {

@@ -237,3 +237,50 @@ fn a_killed_gateway_restarts_from_its_store_and_no_order_is_lost_or_doubled() {
         .count();
     assert_eq!(orders, total, "each order sequenced once");
 }
+
+/// `lockstep fix-client` runs a script against the gateway and prints the conversation.
+#[test]
+fn the_fix_client_sends_a_script_and_prints_the_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::new(
+        env!("CARGO_BIN_EXE_lockstep").into(),
+        transport::unique_aeron_dir("fix-client"),
+        4200,
+    );
+    let mut cluster = LocalCluster::start(settings, dir.path()).unwrap();
+    cluster.set_up_venue().unwrap();
+    let (_gateway, addr) = cluster.start_gateway().unwrap();
+    let script = dir.path().join("orders.txt");
+    std::fs::write(
+        &script,
+        "# rest one, change it, cancel it\nbuy 10 LOCK-USD @ 9999.00 tif=gtc\n\
+         replace c-1 qty=4\ncancel c-2\nbogus\nsell 3 LOCK-USD tif=ioc\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lockstep"))
+        .args(["fix-client", "--addr", &addr.to_string(), "--file"])
+        .arg(&script)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "fix-client still running");
+        cluster.service().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let has = |needle: &str| text.lines().any(|l| l.starts_with('<') && l.contains(needle));
+    assert!(text.starts_with("logged on as CLIENT1"), "{text}");
+    assert!(has("ExecutionReport 34=2 37="), "{text}");
+    for needle in ["11=c-1 ", "150=0", "11=c-2 ", "150=5", "11=c-3 ", "150=4", "41=c-2"] {
+        assert!(has(needle), "no {needle} in\n{text}");
+    }
+    assert!(text.contains("! unknown request \"bogus\""), "{text}");
+    // The IOC sell finds no bid left: cancelled (or rejected), answered either way.
+    assert!(text.lines().any(|l| l.starts_with("> ") && l.contains("11=c-4")), "{text}");
+    assert!(has("11=c-4 "), "{text}");
+    assert!(text.trim_end().ends_with("logged out"), "{text}");
+}
