@@ -360,6 +360,25 @@ fn a_replica_that_lost_the_stream_tail_catches_up_from_the_journal_when_it_goes_
     assert_eq!(behind.replica().state_hash().0, hash);
 }
 
+/// A live frame that does not decode (as an untethered subscriber rejoining can read while
+/// the publisher rewrites the term) is not fatal: the replica reads the journal instead.
+#[test]
+fn a_garbled_live_frame_is_read_again_from_the_journal() {
+    let mut cluster = Cluster::with_timer(0);
+    cluster.submit(flow(500));
+    cluster.step();
+    let queue = cluster.sequenced_in[1].as_ref().unwrap();
+    queue.push(&[0u8; 48]);
+    cluster.submit(flow(1_000).skip(500));
+    cluster.settle(300);
+    let (_, hash) = cluster.offline_replay();
+    let garbled = cluster.replica(2);
+    assert_eq!(garbled.stats().malformed_frames, 1);
+    assert!(garbled.stats().applied_from_journal > 0);
+    assert_eq!(garbled.replica().state_hash().0, hash);
+    assert_eq!(cluster.replica(1).replica().state_hash().0, hash);
+}
+
 /// The auditor replays the journal beside the cluster; the primary's state goes wrong after
 /// seq 1,000. It is caught at the next checkpoint (1,024) by itself (reference hash) and by the
 /// auditor (its heartbeat), stops publishing, and the backup takes over in term 2.

@@ -77,6 +77,8 @@ pub struct AgentStats {
     pub applied_from_journal: u64,
     pub duplicates: u64,
     pub catch_ups: u64,
+    /// Live frames that did not decode (read again from the journal).
+    pub malformed_frames: u64,
     pub published: u64,
     /// Snapshots written (in the background).
     pub snapshots: u64,
@@ -267,6 +269,13 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
                 }
             }
             Some(e @ ReplicaError::Gap { .. }) => return Err(AgentError::NoJournal(e)),
+            // A live frame that does not decode: an untethered subscriber that falls behind
+            // and rejoins can read a term while the publisher rewrites it. The rest of the
+            // batch was dropped with it; the checksummed journal has the truth.
+            Some(ReplicaError::Malformed(_)) if self.paths.journal.is_some() => {
+                self.stats.malformed_frames += 1;
+                self.start_catch_up()?;
+            }
             Some(e) => return Err(e.into()),
             None => {}
         }
