@@ -1,7 +1,8 @@
 //! `lockstep demo`: the whole cluster on this machine, as separate processes over an embedded
-//! Aeron media driver. It starts `lockstep sequencer` and two `lockstep engine`s (primary and
-//! backup), offers a generated multi-instrument order flow at a fixed rate for a few seconds as
-//! a gateway would, SIGKILLs the primary halfway, measures how long until the promoted backup's
+//! Aeron media driver. It starts `lockstep sequencer`, two `lockstep engine`s (primary and
+//! backup) and `lockstep gateway`, offers a generated multi-instrument order flow at a fixed
+//! rate for a few seconds as a gateway would while two FIX sessions trade through the real
+//! gateway, SIGKILLs the primary halfway, measures how long until the promoted backup's
 //! first event, restarts the old primary (it rejoins as backup), and ends with throughput, HDR
 //! latency percentiles, and the state hashes of both engines and of an offline replay of the
 //! journal, which must all be equal.
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
+use lockstep::local::fix_load::{self, LoadReport};
 use lockstep::local::latency::{micros, write_hgrm};
 use lockstep::local::{DriverHost, LocalCluster, OpenLoop, Replay, Settings};
 use protocol::Term;
@@ -63,7 +65,15 @@ struct Run {
     elapsed: Duration,
     load: OpenLoop,
     kill: Option<Kill>,
+    fix: LoadReport,
 }
+
+/// FIX sessions of the default `[gateway]` section that the demo drives.
+const FIX_SESSIONS: [&str; 2] = ["CLIENT1", "CLIENT2"];
+/// Orders a second each FIX session sends.
+const FIX_RATE_PER_S: u64 = 200;
+/// The FIX sessions start this long into the flow (its first commands define the venue).
+const FIX_START: Duration = Duration::from_millis(300);
 
 struct Kill {
     node: u32,
@@ -115,14 +125,16 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     };
     say(&format!("cluster files in {}", dir.display()));
     let mut cluster = LocalCluster::start(settings, &dir).context("starting the cluster")?;
-    describe(&cluster);
-    let run = drive(&mut cluster, args, idle)?;
+    let (gateway, addr) = cluster.start_gateway().context("starting the gateway")?;
+    describe(&cluster, &gateway, addr);
+    let run = drive(&mut cluster, args, idle, addr)?;
+    drop(gateway);
     let (replay, finals) = cluster.finish().context("stopping the cluster")?;
     report(args, &run, &replay, &finals)?;
     cluster.shutdown()
 }
 
-fn describe(cluster: &LocalCluster) {
+fn describe(cluster: &LocalCluster, gateway: &lockstep::local::Proc, addr: std::net::SocketAddr) {
     let pid = |p: Option<&lockstep::local::Proc>| p.map_or(0, lockstep::local::Proc::pid);
     let role = |node: u32| {
         cluster
@@ -132,27 +144,36 @@ fn describe(cluster: &LocalCluster) {
     };
     say(&format!(
         "running: embedded media driver, sequencer (pid {}), engine 1 (pid {}, {}), engine 2 \
-         (pid {}, {})",
+         (pid {}, {}), FIX gateway (pid {}, {addr})",
         pid(cluster.sequencer.as_ref()),
         pid(cluster.engines.get(&1)),
         role(1),
         pid(cluster.engines.get(&2)),
         role(2),
+        gateway.pid(),
     ));
 }
 
 /// Offers the flow at the configured rate, killing the primary halfway and restarting it once
 /// the backup serves; returns when every command is answered.
-fn drive(cluster: &mut LocalCluster, args: &DemoArgs, idle: IdleConfig) -> anyhow::Result<Run> {
+fn drive(
+    cluster: &mut LocalCluster,
+    args: &DemoArgs,
+    idle: IdleConfig,
+    gateway: std::net::SocketAddr,
+) -> anyhow::Result<Run> {
+    // The flow's sessions leave 1 and 2 to the gateway's FIX sessions.
     let flow = Flow::new(FlowConfig {
         seed: args.seed,
+        first_session: 1 + u32::try_from(FIX_SESSIONS.len()).expect("two sessions"),
         ..FlowConfig::default()
     });
     let mut load = OpenLoop::new(flow, args.rate, args.rate * args.seconds);
     let start = Instant::now();
     let deadline = load.last_due() + Duration::from_secs(60);
     let (mut kill, mut idle) = (None, idle.build());
-    while !load.is_done() {
+    let mut fix = None;
+    while !load.is_done() || fix.as_ref().is_some_and(|f: &FixThread| !f.is_finished()) {
         let unanswered = load.latency().outstanding();
         ensure!(
             Instant::now() < deadline,
@@ -166,6 +187,9 @@ fn drive(cluster: &mut LocalCluster, args: &DemoArgs, idle: IdleConfig) -> anyho
                 failover(k, start, now);
             }
         })?;
+        if fix.is_none() && start.elapsed() >= FIX_START {
+            fix = Some(start_fix(gateway, args));
+        }
         if !args.no_kill && kill.is_none() && load.is_halfway() {
             kill = Some(kill_primary(cluster, start)?);
         }
@@ -174,11 +198,29 @@ fn drive(cluster: &mut LocalCluster, args: &DemoArgs, idle: IdleConfig) -> anyho
         }
         idle.idle(work);
     }
+    let fix = fix
+        .context("the flow ended before the FIX sessions started")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the FIX sessions' thread panicked"))?
+        .context("the FIX sessions")?;
     Ok(Run {
         sent: load.sent(),
         elapsed: load.elapsed(),
         kill,
         load,
+        fix,
+    })
+}
+
+type FixThread = std::thread::JoinHandle<anyhow::Result<LoadReport>>;
+
+/// The FIX sessions: paced orders through the gateway until shortly before the flow ends.
+fn start_fix(gateway: std::net::SocketAddr, args: &DemoArgs) -> FixThread {
+    let span = Duration::from_secs(args.seconds).saturating_sub(FIX_START * 2);
+    let orders = (u64::try_from(span.as_millis()).unwrap_or(0) * FIX_RATE_PER_S / 1000).max(1);
+    let sessions: Vec<String> = FIX_SESSIONS.iter().map(|s| (*s).to_owned()).collect();
+    std::thread::spawn(move || {
+        fix_load::run_paced(gateway, &sessions, "LOCKSTEP", orders, 1, FIX_RATE_PER_S)
     })
 }
 
@@ -272,6 +314,17 @@ fn report(
         write_hgrm(h, path)?;
         say(&format!("latency histogram written to {}", path.display()));
     }
+    let h = &run.fix.histogram;
+    say(&format!(
+        "FIX: {} sessions through the gateway, {} orders, every one acknowledged (each session's \
+         reports in order, no sequence gap, across the failover): order -> ack p50 {:.0} us, \
+         p99 {:.0} us, max {:.0} us",
+        FIX_SESSIONS.len(),
+        run.fix.orders,
+        micros(h, 0.5),
+        micros(h, 0.99),
+        micros(h, 1.0)
+    ));
     if let Some(kill) = &run.kill {
         let Some(failover) = kill.failover else {
             bail!("the primary was killed but no event from a new primary arrived");

@@ -59,10 +59,16 @@ pub(crate) fn run(args: &FixClientArgs) -> anyhow::Result<()> {
         match lines.try_recv() {
             Ok(line) => match script.parse(&line) {
                 Ok(Some(request)) => {
-                    let fields: Vec<(u32, &str)> =
-                        request.fields.iter().map(|(t, v)| (*t, v.as_str())).collect();
+                    let fields: Vec<(u32, &str)> = request
+                        .fields
+                        .iter()
+                        .map(|(t, v)| (*t, v.as_str()))
+                        .collect();
                     let seq = client.send(request.msg_type.as_bytes(), &fields)?;
-                    say(&format!("> {seq} {}", describe(&request.msg_type, &request.fields)));
+                    say(&format!(
+                        "> {seq} {}",
+                        describe(&request.msg_type, &request.fields)
+                    ));
                 }
                 Ok(None) => {}
                 Err(e) => say(&format!("! {e}")),
@@ -153,7 +159,10 @@ fn show(message: &Received) -> String {
     describe(&message.msg_type, &body)
 }
 
-#[allow(clippy::print_stdout, reason = "the client's output is the conversation")]
+#[allow(
+    clippy::print_stdout,
+    reason = "the client's output is the conversation"
+)]
 fn say(line: &str) {
     println!("{line}");
 }

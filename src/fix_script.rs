@@ -95,7 +95,11 @@ impl Script {
         let (qty, symbol, price) = match positional.as_slice() {
             [qty, symbol] => (*qty, *symbol, None),
             [qty, symbol, "@", price] => (*qty, *symbol, Some(*price)),
-            _ => return Err(bad("expected: buy|sell QTY SYMBOL [@ PRICE] [id=..] [tif=..]")),
+            _ => {
+                return Err(bad(
+                    "expected: buy|sell QTY SYMBOL [@ PRICE] [id=..] [tif=..]",
+                ));
+            }
         };
         number(qty, "quantity")?;
         if let Some(price) = price {
@@ -108,7 +112,10 @@ impl Script {
             "fok" => "4",
             other => return Err(bad(format!("tif {other:?}: day, gtc, ioc or fok"))),
         };
-        let id = options.get("id").cloned().unwrap_or_else(|| self.fresh_id());
+        let id = options
+            .get("id")
+            .cloned()
+            .unwrap_or_else(|| self.fresh_id());
         let mut fields = vec![
             (11, id.clone()),
             (55, symbol.to_owned()),
@@ -145,7 +152,10 @@ impl Script {
             return Err(bad("expected: cancel ID [id=NEW_ID]"));
         };
         let placed = self.known(orig)?;
-        let id = options.get("id").cloned().unwrap_or_else(|| self.fresh_id());
+        let id = options
+            .get("id")
+            .cloned()
+            .unwrap_or_else(|| self.fresh_id());
         let fields = vec![
             (11, id),
             (41, (*orig).to_owned()),
@@ -169,14 +179,20 @@ impl Script {
             number(price, "price")?;
             placed.price = Some(price.clone());
         }
-        let id = options.get("id").cloned().unwrap_or_else(|| self.fresh_id());
+        let id = options
+            .get("id")
+            .cloned()
+            .unwrap_or_else(|| self.fresh_id());
         let mut fields = vec![
             (11, id.clone()),
             (41, (*orig).to_owned()),
             (55, placed.symbol.clone()),
             (54, placed.side.to_owned()),
             (38, placed.qty.clone()),
-            (40, if placed.price.is_some() { "2" } else { "1" }.to_owned()),
+            (
+                40,
+                if placed.price.is_some() { "2" } else { "1" }.to_owned(),
+            ),
         ];
         if let Some(price) = &placed.price {
             fields.push((44, price.clone()));
@@ -281,7 +297,8 @@ mod tests {
     fn check(script: &mut Script, line: &str, expected: &str) {
         let got = match script.parse(line) {
             Ok(Some(r)) => {
-                let fields: Vec<String> = r.fields.iter().map(|(t, v)| format!("{t}={v}")).collect();
+                let fields: Vec<String> =
+                    r.fields.iter().map(|(t, v)| format!("{t}={v}")).collect();
                 format!("{} {}", r.msg_type, fields.join("|"))
             }
             Ok(None) => "-".to_owned(),
@@ -313,25 +330,53 @@ mod tests {
         check(&mut s, "cancel c-2", "F 11=c-3|41=c-2|55=LOCK-USD|54=1");
         check(&mut s, "status c-1", "H 11=c-1|55=LOCK-USD|54=1");
         check(&mut s, "mass-cancel", "q 11=mass-cancel|530=7");
-        check(&mut s, "mass-cancel LOCK-USD", "q 11=mass-cancel|530=1|55=LOCK-USD");
+        check(
+            &mut s,
+            "mass-cancel LOCK-USD",
+            "q 11=mass-cancel|530=1|55=LOCK-USD",
+        );
         check(&mut s, "raw 35=H|11=x|55=Y|54=1", "H 11=x|55=Y|54=1");
     }
 
     #[test]
     fn bad_lines_are_explained_not_sent() {
         let mut s = Script::new();
-        check(&mut s, "hold 1", "error: unknown request \"hold\" (see --help)");
+        check(
+            &mut s,
+            "hold 1",
+            "error: unknown request \"hold\" (see --help)",
+        );
         check(
             &mut s,
             "buy ten LOCK-USD @ 1",
             "error: quantity \"ten\" is not a decimal number",
         );
-        check(&mut s, "buy 1 X @ 1 tif=gtd", "error: tif \"gtd\": day, gtc, ioc or fok");
-        check(&mut s, "buy 1 X @", "error: expected: buy|sell QTY SYMBOL [@ PRICE] [id=..] [tif=..]");
-        check(&mut s, "cancel nope", "error: no order \"nope\" placed by this script");
-        check(&mut s, "buy 1 X colour=red", "error: option \"colour=red\": id, tif, qty or price");
+        check(
+            &mut s,
+            "buy 1 X @ 1 tif=gtd",
+            "error: tif \"gtd\": day, gtc, ioc or fok",
+        );
+        check(
+            &mut s,
+            "buy 1 X @",
+            "error: expected: buy|sell QTY SYMBOL [@ PRICE] [id=..] [tif=..]",
+        );
+        check(
+            &mut s,
+            "cancel nope",
+            "error: no order \"nope\" placed by this script",
+        );
+        check(
+            &mut s,
+            "buy 1 X colour=red",
+            "error: option \"colour=red\": id, tif, qty or price",
+        );
         check(&mut s, "raw 11=x", "error: raw needs 35=<MsgType>");
-        check(&mut s, "raw 35=D|34=9", "error: tag 34 is the session's to set");
+        check(
+            &mut s,
+            "raw 35=D|34=9",
+            "error: tag 34 is the session's to set",
+        );
         check(&mut s, "raw 35=D|x=1", "error: \"x\" is not a tag number");
     }
 }

@@ -272,15 +272,24 @@ fn the_fix_client_sends_a_script_and_prints_the_answers() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
-    let has = |needle: &str| text.lines().any(|l| l.starts_with('<') && l.contains(needle));
+    let has = |needle: &str| {
+        text.lines()
+            .any(|l| l.starts_with('<') && l.contains(needle))
+    };
     assert!(text.starts_with("logged on as CLIENT1"), "{text}");
     assert!(has("ExecutionReport 34=2 37="), "{text}");
-    for needle in ["11=c-1 ", "150=0", "11=c-2 ", "150=5", "11=c-3 ", "150=4", "41=c-2"] {
+    for needle in [
+        "11=c-1 ", "150=0", "11=c-2 ", "150=5", "11=c-3 ", "150=4", "41=c-2",
+    ] {
         assert!(has(needle), "no {needle} in\n{text}");
     }
     assert!(text.contains("! unknown request \"bogus\""), "{text}");
     // The IOC sell finds no bid left: cancelled (or rejected), answered either way.
-    assert!(text.lines().any(|l| l.starts_with("> ") && l.contains("11=c-4")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("> ") && l.contains("11=c-4")),
+        "{text}"
+    );
     assert!(has("11=c-4 "), "{text}");
     assert!(text.trim_end().ends_with("logged out"), "{text}");
 }

@@ -41,12 +41,30 @@ pub fn run(
     orders: u64,
     window: usize,
 ) -> anyhow::Result<LoadReport> {
+    run_paced(addr, senders, target, orders, window, 0)
+}
+
+/// [`run`], each session sending at most `rate_per_s` orders a second (0: as fast as the
+/// window allows).
+pub fn run_paced(
+    addr: SocketAddr,
+    senders: &[String],
+    target: &str,
+    orders: u64,
+    window: usize,
+    rate_per_s: u64,
+) -> anyhow::Result<LoadReport> {
     let start = Instant::now();
     let threads: Vec<_> = senders
         .iter()
         .map(|sender| {
             let (sender, target) = (sender.clone(), target.to_owned());
-            std::thread::spawn(move || session(addr, &sender, &target, orders, window))
+            let pace = Pace {
+                orders,
+                window,
+                rate_per_s,
+            };
+            std::thread::spawn(move || session(addr, &sender, &target, pace))
         })
         .collect();
     let mut histogram = Histogram::new_with_bounds(1, 60_000_000_000, 3)?;
@@ -63,13 +81,31 @@ pub fn run(
     })
 }
 
+/// How much one session sends, and how fast.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    orders: u64,
+    window: usize,
+    rate_per_s: u64,
+}
+
+impl Pace {
+    /// When order `n` may go, from the start.
+    fn due(&self, n: u64) -> Duration {
+        if self.rate_per_s == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_nanos(n.saturating_mul(1_000_000_000) / self.rate_per_s)
+    }
+}
+
 fn session(
     addr: SocketAddr,
     sender: &str,
     target: &str,
-    orders: u64,
-    window: usize,
+    pace: Pace,
 ) -> anyhow::Result<Histogram<u64>> {
+    let Pace { orders, window, .. } = pace;
     let mut client = FixClient::connect(addr, sender, target, 1)
         .with_context(|| format!("{sender} connecting"))?;
     client
@@ -78,8 +114,11 @@ fn session(
     let mut histogram = Histogram::new_with_bounds(1, 60_000_000_000, 3)?;
     let mut in_flight: VecDeque<(String, Instant)> = VecDeque::with_capacity(window);
     let mut sent = 0u64;
+    let start = Instant::now();
+    let mut waiting_since = Instant::now();
     while histogram.len() < orders {
-        while in_flight.len() < window.max(1) && sent < orders {
+        while in_flight.len() < window.max(1) && sent < orders && start.elapsed() >= pace.due(sent)
+        {
             let id = format!("{sender}-{sent}");
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
             let time = gateway::session::format_utc(u64::try_from(now.as_nanos())?);
@@ -98,11 +137,25 @@ fn session(
             in_flight.push_back((id, Instant::now()));
             sent += 1;
         }
-        let message = match client.next_message(Instant::now() + ANSWER_TIMEOUT) {
+        // Paced, wake up for the next order's time; otherwise wait for an answer.
+        let wait = if pace.rate_per_s == 0 {
+            ANSWER_TIMEOUT
+        } else {
+            Duration::from_millis(1)
+        };
+        let message = match client.next_message(Instant::now() + wait) {
             Ok(m) => m,
+            Err(ClientError::Timeout(_))
+                if in_flight.front().is_none_or(|(_, at)| {
+                    at.elapsed().min(waiting_since.elapsed()) < ANSWER_TIMEOUT
+                }) =>
+            {
+                continue;
+            }
             Err(ClientError::Timeout(_)) => bail!("{sender}: no answer for {ANSWER_TIMEOUT:?}"),
             Err(e) => return Err(e.into()),
         };
+        waiting_since = Instant::now();
         if message.msg_type != "8" {
             bail!("{sender}: unexpected {message:?}");
         }

@@ -24,8 +24,11 @@ pub const ADMIN_SESSION: SessionId = SessionId(u32::MAX);
 pub struct FlowConfig {
     /// The generator's seed.
     pub seed: u64,
-    /// Sessions (and accounts: session `n` trades for account `n`), numbered from 1.
+    /// Sessions (and accounts: session `n` trades for account `n`), numbered from
+    /// `first_session`.
     pub sessions: u32,
+    /// The first session's id (at least 1): a flow can leave room for a gateway's sessions.
+    pub first_session: u32,
     /// The instrument traded.
     pub instrument: InstrumentId,
     /// The random walk's starting mid price.
@@ -37,6 +40,7 @@ impl Default for FlowConfig {
         Self {
             seed: 42,
             sessions: 4,
+            first_session: 1,
             instrument: InstrumentId(1),
             mid_start: Price(1_000_000),
         }
@@ -70,6 +74,11 @@ impl Flow {
     #[must_use]
     pub fn new(config: FlowConfig) -> Self {
         assert!(config.sessions >= 1, "a flow needs a session");
+        assert!(
+            config.first_session >= 1
+                && config.first_session.checked_add(config.sessions) < Some(ADMIN_SESSION.0),
+            "sessions are numbered from 1, below the operator's"
+        );
         let sessions = config.sessions as usize;
         let mut flow = Self {
             config,
@@ -96,9 +105,10 @@ impl Flow {
                 request_id,
             };
         }
+        let id = self.config.first_session + session - 1;
         Origin {
-            session: SessionId(session),
-            account: AccountId(session),
+            session: SessionId(id),
+            account: AccountId(id),
             request_id,
         }
     }
@@ -125,7 +135,7 @@ impl Flow {
         for session in 1..=self.config.sessions {
             commands.push(Command::SetRiskLimits(SetRiskLimits {
                 origin: self.origin(0),
-                account: AccountId(session),
+                account: AccountId(self.config.first_session + session - 1),
                 max_open_orders: 0,
                 max_order_qty: Qty(0),
                 max_notional: 0,
@@ -231,6 +241,16 @@ mod tests {
         };
         let c: Vec<_> = Flow::new(other).take(5000).collect();
         assert_ne!(a, c);
+        let shifted = FlowConfig {
+            first_session: 11,
+            ..FlowConfig::default()
+        };
+        let d: Vec<_> = Flow::new(shifted).take(5000).collect();
+        assert!(
+            d.iter()
+                .skip(5)
+                .all(|c| (11..=14).contains(&c.origin().session.0))
+        );
     }
 
     #[test]
