@@ -498,3 +498,36 @@ fn a_restarted_gateway_resumes_the_session_from_its_store() {
         "o-2, o-3 and o-4, each once"
     );
 }
+
+/// The sequencer dies with a command the gateway sent (it never journaled it); once a new one
+/// subscribes, the gateway sends every command without an answer again, and the order is
+/// acknowledged once.
+#[test]
+fn unanswered_commands_go_again_to_a_restarted_sequencer() {
+    let (mut server, mut cluster) = setup();
+    let mut client = Client::connect(&server, 1);
+    client.send(b"A", &LOGON);
+    client.expect(&mut server, &mut cluster, "A");
+    send_owned(&mut client, b"D", &order("o-1", "99.00"));
+    let ack = client.expect(&mut server, &mut cluster, "8");
+    assert_eq!(get(&ack, 11), "o-1");
+    send_owned(&mut client, b"D", &order("o-2", "98.00"));
+    while cluster.ingress.is_empty() {
+        server.do_work(now_ns()).unwrap();
+    }
+    let _lost_with_the_sequencer = cluster.ingress.drain();
+    let (_, ingress, _) = cluster.gateway.clone().unwrap();
+    ingress.set_connected(false);
+    for _ in 0..3 {
+        server.do_work(now_ns()).unwrap();
+    }
+    assert!(
+        cluster.ingress.is_empty(),
+        "nothing goes while no one listens"
+    );
+    ingress.set_connected(true);
+    let ack = client.expect(&mut server, &mut cluster, "8");
+    assert_eq!((get(&ack, 11), get(&ack, 150)), ("o-2", "0"));
+    assert_eq!(cluster.engine.open_orders(), 2);
+    assert_eq!(server.stats().commands, 3, "o-1, o-2 and o-2 again");
+}

@@ -16,6 +16,10 @@ impl<P> RoleChangeLog<P> {
 }
 
 impl<P: Outbound> Outbound for RoleChangeLog<P> {
+    fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+
     fn offer(&mut self, bytes: &[u8]) -> Result<bool, StreamError> {
         let sent = self.inner.offer(bytes)?;
         if sent

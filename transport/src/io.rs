@@ -41,6 +41,12 @@ pub trait Outbound {
     /// Sends one message. `Ok(false)` means not now (back-pressure, no subscriber yet, log
     /// rotation): nothing was sent; offer the same bytes again later.
     fn offer(&mut self, bytes: &[u8]) -> Result<bool, StreamError>;
+
+    /// Whether a subscriber is there. A sender that loses its receiver (a sequencer killed and
+    /// restarted, say) sends again what had no answer once this turns true again.
+    fn is_connected(&self) -> bool {
+        true
+    }
 }
 
 impl Inbound for Subscription {
@@ -61,5 +67,9 @@ impl Outbound for Publication {
             ) => Ok(false),
             Err(e) => Err(StreamError(e.to_string())),
         }
+    }
+
+    fn is_connected(&self) -> bool {
+        Publication::is_connected(self)
     }
 }

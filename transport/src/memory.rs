@@ -57,6 +57,8 @@ impl Inbound for MemoryQueue {
 pub struct MemoryBus {
     subscribers: Rc<RefCell<Vec<MemoryQueue>>>,
     blocked: Rc<Cell<bool>>,
+    /// While set, the stream says it has no subscriber (and refuses every offer).
+    disconnected: Rc<Cell<bool>>,
 }
 
 impl MemoryBus {
@@ -72,17 +74,27 @@ impl MemoryBus {
     pub fn set_blocked(&self, blocked: bool) {
         self.blocked.set(blocked);
     }
+
+    /// While disconnected, the stream reports no subscriber and refuses every offer (as a
+    /// publication whose subscriber died).
+    pub fn set_connected(&self, connected: bool) {
+        self.disconnected.set(!connected);
+    }
 }
 
 impl Outbound for MemoryBus {
     fn offer(&mut self, bytes: &[u8]) -> Result<bool, StreamError> {
-        if self.blocked.get() {
+        if self.blocked.get() || self.disconnected.get() {
             return Ok(false);
         }
         for queue in self.subscribers.borrow().iter() {
             queue.push(bytes);
         }
         Ok(true)
+    }
+
+    fn is_connected(&self) -> bool {
+        !self.disconnected.get()
     }
 }
 

@@ -26,6 +26,9 @@ use conn::{Conn, ReadBuf};
 const PENDING_COMMANDS_MAX: usize = 256;
 /// FIX messages kept for a session while it is not logged on.
 pub const BACKLOG_MAX: usize = 100_000;
+/// Commands sent and not answered yet, kept per session to send again to a new sequencer;
+/// past this, the session's socket is not read until answers come.
+const UNANSWERED_MAX: usize = 65_536;
 /// Egress messages taken per duty cycle.
 const EGRESS_POLL_MAX: usize = 256;
 
@@ -86,6 +89,9 @@ struct Slot {
     seq: SeqNums,
     connection: Option<usize>,
     pending: VecDeque<Command>,
+    /// Commands sent to the sequencer with no answer yet, oldest first: sent again when the
+    /// ingress stream reconnects (a sequencer restarted; the new one drops what it has).
+    unanswered: VecDeque<Command>,
     backlog: VecDeque<FixMessage>,
     throttle: Throttle,
     /// Application messages sent, for resend requests; lent to the session while connected.
@@ -172,6 +178,8 @@ pub struct Gateway<I, O, A> {
     /// request last went out).
     replay: Option<(Seq, Option<u64>)>,
     recovered: Option<crate::store::Recovered>,
+    /// Whether the ingress stream had a subscriber at the last duty cycle.
+    ingress_connected: bool,
 }
 
 impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
@@ -200,6 +208,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 },
                 connection: None,
                 pending: VecDeque::new(),
+                unanswered: VecDeque::new(),
                 backlog: VecDeque::new(),
                 throttle: Throttle::new(entry.throttle_per_second),
                 sent: Some(SentStore::new(entry.fix.sent_kept_max)),
@@ -229,6 +238,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             stored_cursor: EgressCursor::default(),
             replay: None,
             recovered: None,
+            ingress_connected: false,
         };
         gateway.recover()?;
         Ok(gateway)
@@ -256,6 +266,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         work += self.take_egress(now_ns)?;
         self.commit()?;
         self.acknowledge()?;
+        self.resend_unanswered();
         work += self.send_pending()?;
         for client in self.clients.values_mut() {
             work += client.conn.flush();

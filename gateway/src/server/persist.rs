@@ -67,7 +67,7 @@ pub(super) fn record_session(store: &mut Option<Store>, slot: &mut Slot, fix: &m
 }
 
 /// The request id an event answers, if it answers one.
-fn answers(event: &Event) -> Option<u64> {
+pub(super) fn answers(event: &Event) -> Option<u64> {
     let id = match event {
         Event::ExecutionReport(r) => r.request_id,
         Event::CancelReject(r) => r.request_id,
@@ -107,11 +107,12 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             replay_record(&mut slots[index], &mut rebuilt[index], &mut decoder, r);
         })?;
         for (slot, rebuilt) in self.slots.iter_mut().zip(rebuilt) {
+            // Sent again once the ingress is connected (see `resend_unanswered`).
             let mut last = rebuilt.answered;
             for command in rebuilt.commands {
                 let id = command.origin().request_id.0;
                 if id > last {
-                    slot.pending.push_back(command);
+                    slot.unanswered.push_back(command);
                     last = id;
                 }
             }

@@ -4,7 +4,7 @@ use protocol::{ClusterMessage, EgressAck, EgressEvent, Event, SessionId};
 use transport::{Inbound, Outbound, StreamError};
 
 use super::persist::{record, record_session};
-use super::{BACKLOG_MAX, EGRESS_POLL_MAX, Gateway, PENDING_COMMANDS_MAX};
+use super::{BACKLOG_MAX, EGRESS_POLL_MAX, Gateway, PENDING_COMMANDS_MAX, UNANSWERED_MAX};
 use crate::fix::{Decoder, tag};
 use crate::orders::{Inbound as Translated, Translator};
 use crate::session::{Output, RECEIVE_BUFFER_MAX, SentStore, Session};
@@ -16,9 +16,10 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         let Some(client) = self.clients.get_mut(&id) else {
             return 0;
         };
-        let held = client
-            .slot
-            .is_some_and(|s| self.slots[s].pending.len() >= PENDING_COMMANDS_MAX);
+        let held = client.slot.is_some_and(|s| {
+            let slot = &self.slots[s];
+            slot.pending.len() >= PENDING_COMMANDS_MAX || slot.unanswered.len() >= UNANSWERED_MAX
+        });
         let n = if held {
             0
         } else {
@@ -171,6 +172,15 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 continue;
             };
             let slot = &mut self.slots[index];
+            if let Some(answered) = super::persist::answers(&e.event) {
+                while slot
+                    .unanswered
+                    .front()
+                    .is_some_and(|c| c.origin().request_id.0 <= answered)
+                {
+                    slot.unanswered.pop_front();
+                }
+            }
             if self.store.is_some() {
                 let mut frame = [0u8; protocol::EGRESS_FRAME_SIZE_MAX];
                 let n = e.encode_into(&mut frame).expect("a frame fits any event");
@@ -234,12 +244,29 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 if !self.ingress.offer(&frame[..n])? {
                     return Ok(work);
                 }
-                slot.pending.pop_front();
+                if let Some(sent) = slot.pending.pop_front() {
+                    slot.unanswered.push_back(sent);
+                }
                 self.stats.commands += 1;
                 work += 1;
             }
         }
         Ok(work)
+    }
+
+    /// When the ingress stream gets a subscriber again (a new sequencer), every command with no
+    /// answer goes again, ahead of the rest, in order: the dead one may have lost them, and the
+    /// new one drops those it journaled (same session, request id not above its last).
+    pub(super) fn resend_unanswered(&mut self) {
+        let connected = self.ingress.is_connected();
+        if connected && !self.ingress_connected {
+            for slot in &mut self.slots {
+                let mut again = std::mem::take(&mut slot.unanswered);
+                again.append(&mut slot.pending);
+                slot.pending = again;
+            }
+        }
+        self.ingress_connected = connected;
     }
 
     /// Forgets closed connections; their sessions keep their numbers for the next logon.
