@@ -158,12 +158,7 @@ fn trial(victim: Victim, seed: u64, stream_base: i32) -> Option<Duration> {
                 .filter(|(s, i, _)| !got.contains(&(s.0, *i)))
                 .take(8)
                 .collect();
-            let kept = std::env::temp_dir().join(format!("fault-trial-{seed}"));
-            let _ = std::process::Command::new("cp")
-                .arg("-r")
-                .arg(dir.path())
-                .arg(&kept)
-                .status();
+            let kept = keep_files(dir.path(), seed);
             eprintln!("copied to {}; missing events: {missing:?}", kept.display());
         }
         assert!(
@@ -237,12 +232,7 @@ fn trial(victim: Victim, seed: u64, stream_base: i32) -> Option<Duration> {
     let acks = match fix.expect("the FIX session ran").join().unwrap() {
         Ok(acks) => acks,
         Err(e) => {
-            let kept = std::env::temp_dir().join(format!("fault-trial-{seed}"));
-            let _ = std::process::Command::new("cp")
-                .arg("-r")
-                .arg(dir.path())
-                .arg(&kept)
-                .status();
+            let kept = keep_files(dir.path(), seed);
             panic!(
                 "{victim:?} trial {seed}: the FIX session: {e:#} (files in {})",
                 kept.display()
@@ -273,6 +263,18 @@ fn measured_failover(
         .min()
         .map(|t| *t - at)
         .expect("a new primary published after the kill")
+}
+
+/// Copies a failed trial's files (configuration, journal, every process's log) where they
+/// outlive the test.
+fn keep_files(dir: &std::path::Path, seed: u64) -> std::path::PathBuf {
+    let kept = std::env::temp_dir().join(format!("fault-trial-{seed}"));
+    let _ = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(dir)
+        .arg(&kept)
+        .status();
+    kept
 }
 
 /// Brings the victim back when it is time; returns whether it did.
