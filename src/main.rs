@@ -8,6 +8,7 @@ mod journal_cmd;
 mod load_cmd;
 mod pipeline;
 mod replay_cmd;
+mod sim_cmd;
 
 /// Lockstep: a sequencer with a primary-backup replicated matching engine.
 #[derive(Debug, Parser)]
@@ -40,6 +41,9 @@ enum Command {
     Auditor(cluster::auditor::AuditorArgs),
     /// Drive FIX sessions through a gateway and report order -> ack latency and throughput.
     Load(load_cmd::LoadArgs),
+    /// Run the deterministic simulator over many seeds; print failing seeds and how to
+    /// reproduce them (`lockstep sim --seed S`).
+    Sim(sim_cmd::SimArgs),
     /// Print the embedded default cluster configuration (TOML).
     Config,
 }
@@ -57,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Gateway(args) => cluster::gateway::run(&args),
         Command::Auditor(args) => cluster::auditor::run(&args),
         Command::Load(args) => load_cmd::run(&args),
+        Command::Sim(args) => sim_cmd::run(&args),
         Command::Config => print_defaults(),
     };
     match result {
