@@ -9,6 +9,7 @@ mod journal_cmd;
 mod load_cmd;
 mod pipeline;
 mod replay_cmd;
+mod sim_cmd;
 
 /// Lockstep: a sequencer with a primary-backup replicated matching engine.
 #[derive(Debug, Parser)]
@@ -43,6 +44,9 @@ enum Command {
     Load(load_cmd::LoadArgs),
     /// One FIX session to a gateway: send requests typed or from a file, print the answers.
     FixClient(fix_client_cmd::FixClientArgs),
+    /// Run the deterministic simulator over many seeds; print failing seeds and how to
+    /// reproduce them (`lockstep sim --seed S`).
+    Sim(sim_cmd::SimArgs),
     /// Print the embedded default cluster configuration (TOML).
     Config,
 }
@@ -61,6 +65,7 @@ fn main() -> std::process::ExitCode {
         Command::Auditor(args) => cluster::auditor::run(&args),
         Command::Load(args) => load_cmd::run(&args),
         Command::FixClient(args) => fix_client_cmd::run(&args),
+        Command::Sim(args) => sim_cmd::run(&args),
         Command::Config => print_defaults(),
     };
     match result {

@@ -15,6 +15,7 @@ const DETERMINISTIC_SOURCES: &[&str] = &[
     "workload/src",
     "gateway/src/fix",
     "gateway/src/session",
+    "sim/src",
 ];
 
 /// (banned text, what to use instead). Split so this file does not match itself.

@@ -10,7 +10,8 @@
 //!   position the writer published.
 //! - [`inspect`], [`verify`] and [`RangeIter`] serve the `lockstep journal` command.
 //! - [`Storage`] abstracts the bytes: [`FileStorage`] maps files, [`MemStorage`] keeps live and
-//!   durable bytes apart so tests can simulate crashes and torn writes.
+//!   durable bytes apart so tests can simulate crashes and torn writes; [`MemReader`] tails it.
+//! - [`ReadJournal`] and [`Records`] open a reader on either, for code that tails a journal.
 //!
 //! Invariant: the journal never reads a clock; every time it needs (`timestamp_ns`, `now_ns`)
 //! is passed in by the caller. The on-disk format is documented in `docs/journal-format.md`.
@@ -23,10 +24,12 @@ mod format;
 mod index;
 mod inspect;
 mod limits;
+mod mem_reader;
 mod mem_storage;
 mod reader;
 mod recovery;
 mod scan;
+mod source;
 mod split;
 mod storage;
 mod sys;
@@ -43,8 +46,10 @@ pub use inspect::{Inspection, SegmentSummary, for_each_record, inspect, verify};
 pub use limits::{
     BODY_SIZE_MAX, INDEX_INTERVAL_RECORDS, SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN,
 };
+pub use mem_reader::MemReader;
 pub use mem_storage::{CrashMode, MemRegion, MemStorage};
 pub use reader::{RangeIter, Reader, RecordRef};
 pub use recovery::{RecoveryMode, RecoveryReport, TornTail};
+pub use source::{ReadJournal, Records};
 pub use storage::{FileReadRegion, FileRegion, FileStorage, Region, Storage};
 pub use writer::{AppendReceipt, Config, Durability, Writer};

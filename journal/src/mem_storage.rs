@@ -1,6 +1,6 @@
-//! An in-memory [`Storage`] that keeps live and durable bytes apart, so tests (and later the
-//! deterministic simulator) can crash the journal and reopen it from what a disk would hold.
-//! Seedable and clock-free.
+//! An in-memory [`Storage`] that keeps live and durable bytes apart, so tests and the
+//! deterministic simulator can crash the journal and reopen it from what a disk would hold.
+//! Seedable and clock-free. [`MemReader`](crate::MemReader) reads what its writer published.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -44,8 +44,9 @@ pub struct MemStorage {
     fs: Arc<Mutex<MemFs>>,
 }
 
-/// A writable file of a [`MemStorage`]. Its live bytes are private until it is dropped;
-/// `sync` copies them into the durable image.
+/// A writable file of a [`MemStorage`]. Its live bytes are private until the writer publishes
+/// them ([`Region::written`], `store_u64_release`, `sync`) or the region is dropped, as the
+/// page cache is private to a machine; `sync` also copies them into the durable image.
 #[derive(Debug)]
 pub struct MemRegion {
     name: String,
@@ -87,12 +88,23 @@ impl Region for MemRegion {
             .files
             .get_mut(&self.name)
             .ok_or_else(|| not_found(&self.name))?;
-        file.durable[start..start + len].copy_from_slice(&self.live[start..start + len]);
+        let range = start..start + len;
+        file.durable[range.clone()].copy_from_slice(&self.live[range.clone()]);
+        file.live[range.clone()].copy_from_slice(&self.live[range]);
         Ok(())
     }
 
     fn store_u64_release(&mut self, offset: usize, value: u64) {
         self.live[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
+        self.written(offset, 8);
+    }
+
+    fn written(&mut self, offset: usize, len: usize) {
+        let mut fs = lock(&self.fs);
+        if let Some(file) = fs.files.get_mut(&self.name) {
+            let range = offset..offset + len;
+            file.live[range.clone()].copy_from_slice(&self.live[range]);
+        }
     }
 }
 
@@ -147,6 +159,20 @@ impl MemStorage {
         MemStorage {
             fs: Arc::new(Mutex::new(MemFs { files })),
         }
+    }
+
+    /// A power loss of the machine holding this storage, seen by every clone of the handle:
+    /// its files become what [`MemStorage::crash`] returns.
+    pub fn power_loss(&self, mode: CrashMode) {
+        let crashed = self.crash(mode);
+        let files = std::mem::take(&mut lock(&crashed.fs).files);
+        lock(&self.fs).files = files;
+    }
+
+    /// Runs `f` over the published live bytes of a file without copying them (`None` if the
+    /// file does not exist).
+    pub fn with_file<T>(&self, name: &str, f: impl FnOnce(&[u8]) -> T) -> Option<T> {
+        lock(&self.fs).files.get(name).map(|file| f(&file.live))
     }
 
     /// The live bytes of a file (`None` if it does not exist), e.g. `journal.meta` or a

@@ -23,6 +23,13 @@ pub trait Region {
     /// Publishes `value` at the 8-byte aligned `offset` with Release ordering, for readers that
     /// map the same file in other threads or processes.
     fn store_u64_release(&mut self, offset: usize, value: u64);
+    /// `bytes()[offset..offset + len]` were just written and are about to be published to
+    /// readers (by a `store_u64_release` of the metadata file). A mapped file needs nothing
+    /// (readers map the same pages); an in-memory region copies them to where readers look.
+    #[inline]
+    fn written(&mut self, offset: usize, len: usize) {
+        let _ = (offset, len);
+    }
 }
 
 /// A directory of segment files plus one metadata file.

@@ -193,6 +193,11 @@ impl<S: Storage> Writer<S> {
         self.sync.durable_seq
     }
 
+    /// The storage it writes to (to open readers on it).
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
     /// The configuration the writer runs with.
     pub fn config(&self) -> &Config {
         &self.config
@@ -236,6 +241,7 @@ impl<S: Storage> Writer<S> {
             fields,
             body,
         );
+        self.segment.written(offset, size);
         self.last = Link { seq, crc };
         self.last_record = Some(RecordPos {
             segment_first_seq: self.segment_first_seq,
@@ -329,6 +335,7 @@ impl<S: Storage> Writer<S> {
             };
             (last_offset, offset) = (offset, offset + size);
         }
+        self.segment.written(self.offset, offset - self.offset);
         self.last = last;
         self.last_record = Some(RecordPos {
             segment_first_seq: self.segment_first_seq,
@@ -475,6 +482,7 @@ impl<S: Storage> Writer<S> {
             .map_err(AppendError::Roll)?;
         segment.bytes_mut()[..SEGMENT_HEADER_SIZE]
             .copy_from_slice(segment_header(index, first_seq, self.last.crc, size).as_bytes());
+        segment.written(0, SEGMENT_HEADER_SIZE);
         if syncing {
             segment
                 .sync(0, SEGMENT_HEADER_SIZE)

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use journal::{ReadJournal, Records};
 use protocol::{ClusterMessage, Command, EGRESS_FRAME_SIZE_MAX, Seq, Sequenced, TimestampNs};
 use transport::{Clock, Inbound, Outbound, StreamError};
 
@@ -52,13 +53,23 @@ pub enum AgentError {
     Stream(#[from] StreamError),
 }
 
-/// Where the engine process keeps and finds things.
-#[derive(Debug, Clone, Default)]
-pub struct AgentPaths {
+/// Where the engine process keeps and finds things. `J` is the journal: a directory, or
+/// [`journal::MemStorage`] in the simulator.
+#[derive(Debug, Clone)]
+pub struct AgentPaths<J = PathBuf> {
     /// The sequencer's journal, when co-located: start-up and gaps are filled from it.
-    pub journal: Option<PathBuf>,
+    pub journal: Option<J>,
     /// Where snapshots are written and the newest is loaded from at start-up.
     pub snapshots: Option<PathBuf>,
+}
+
+impl<J> Default for AgentPaths<J> {
+    fn default() -> Self {
+        Self {
+            journal: None,
+            snapshots: None,
+        }
+    }
 }
 
 /// The streams an engine process uses.
@@ -88,12 +99,12 @@ pub struct AgentStats {
 
 /// The engine process: see the module documentation.
 #[derive(Debug)]
-pub struct ReplicaAgent<C, I, A, E, S> {
+pub struct ReplicaAgent<C, I, A, E, S, J: ReadJournal = PathBuf> {
     replica: Replica,
     clock: C,
     streams: AgentStreams<I, A, E, S>,
-    paths: AgentPaths,
-    catching_up: Option<journal::Reader>,
+    paths: AgentPaths<J>,
+    catching_up: Option<J::Records>,
     /// An output the stream refused: sent again before anything else, and until it goes no
     /// input is taken (so outputs never pile up; the back-pressure reaches the sequencer).
     parked: Option<Output>,
@@ -108,11 +119,13 @@ pub struct ReplicaAgent<C, I, A, E, S> {
     stats: AgentStats,
 }
 
-impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C, I, A, E, S> {
+impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound, J: ReadJournal>
+    ReplicaAgent<C, I, A, E, S, J>
+{
     /// Loads the newest snapshot (if any) and catches up from the journal (if co-located).
     pub fn open(
         config: ReplicaConfig,
-        paths: AgentPaths,
+        paths: AgentPaths<J>,
         clock: C,
         streams: AgentStreams<I, A, E, S>,
     ) -> Result<Self, AgentError> {
@@ -207,9 +220,9 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
     }
 
     fn start_catch_up(&mut self) -> Result<(), AgentError> {
-        if let Some(dir) = &self.paths.journal {
+        if let Some(journal) = &self.paths.journal {
             let from = self.replica.applied().0 + 1;
-            match journal::Reader::open_at(dir, from) {
+            match journal.read_from(from) {
                 Ok(reader) => {
                     self.catching_up = Some(reader);
                     self.stats.catch_ups += 1;
@@ -226,7 +239,7 @@ impl<C: Clock, I: Inbound, A: Inbound, E: Outbound, S: Outbound> ReplicaAgent<C,
         let reader = self.catching_up.as_mut().expect("catching up");
         let mut work = 0;
         while work < CATCH_UP_BATCH_MAX {
-            let Some(record) = reader.next()? else {
+            let Some(record) = reader.next_record()? else {
                 // Level with the journal: back to the live stream.
                 self.catching_up = None;
                 break;

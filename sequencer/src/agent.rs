@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use journal::{RecordKind, Writer};
+use journal::{FileStorage, ReadJournal, RecordKind, Records, Storage, Writer};
 use protocol::{Command, SEQUENCED_FRAME_SIZE_MAX, Seq, Sequenced, TimestampNs};
 
 use crate::core::{Ingress, IngressError, Sequencer, SequencerConfig};
@@ -48,12 +48,12 @@ pub struct AgentStats {
     pub publish_backpressure: u64,
 }
 
-/// The sequencer process: see the module documentation.
-#[derive(Debug)]
-pub struct SequencerAgent<C, I, S, P> {
+/// The sequencer process: see the module documentation. `J` is where the journal lives:
+/// files, or [`journal::MemStorage`] in the simulator.
+pub struct SequencerAgent<C, I, S, P, J: Storage + ReadJournal = FileStorage> {
     core: Sequencer,
-    journal: Writer<journal::FileStorage>,
-    reader: journal::Reader,
+    journal: Writer<J>,
+    reader: J::Records,
     clock: C,
     ingress: I,
     status: S,
@@ -62,6 +62,18 @@ pub struct SequencerAgent<C, I, S, P> {
     parked: Option<(u64, Vec<u8>)>,
     publish_durable_only: bool,
     stats: AgentStats,
+}
+
+impl<C, I, S, P, J: Storage + ReadJournal> std::fmt::Debug for SequencerAgent<C, I, S, P, J> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequencerAgent")
+            .field("core", &self.core)
+            .field("journal_last_seq", &self.journal.last_seq())
+            .field("reader", &self.reader)
+            .field("parked", &self.parked.as_ref().map(|(seq, _)| seq))
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<C: Clock, I: Inbound, S: Inbound, P: Outbound> SequencerAgent<C, I, S, P> {
@@ -77,9 +89,37 @@ impl<C: Clock, I: Inbound, S: Inbound, P: Outbound> SequencerAgent<C, I, S, P> {
         streams: (I, S, P),
     ) -> Result<Self, AgentError> {
         let journal = Writer::open(dir, journal_config)?;
+        Self::with_journal(journal, config, republish, clock, streams)
+    }
+}
+
+impl<C: Clock, I: Inbound, S: Inbound, P: Outbound, J: Storage + ReadJournal>
+    SequencerAgent<C, I, S, P, J>
+{
+    /// [`SequencerAgent::open`] over any storage (the simulator's is in memory).
+    pub fn open_with(
+        storage: J,
+        journal_config: journal::Config,
+        config: SequencerConfig,
+        republish: u64,
+        clock: C,
+        streams: (I, S, P),
+    ) -> Result<Self, AgentError> {
+        let journal = Writer::open_with(storage, journal_config)?;
+        Self::with_journal(journal, config, republish, clock, streams)
+    }
+
+    fn with_journal(
+        journal: Writer<J>,
+        config: SequencerConfig,
+        republish: u64,
+        clock: C,
+        streams: (I, S, P),
+    ) -> Result<Self, AgentError> {
+        let journal_config = *journal.config();
         let mut core = Sequencer::new(config);
-        let mut replay = journal::Reader::open(dir)?;
-        while let Some(record) = replay.next()? {
+        let mut replay = journal.storage().read_from(1)?;
+        while let Some(record) = replay.next_record()? {
             let command =
                 Command::decode(record.body).map_err(|error| AgentError::JournalBody {
                     seq: record.seq,
@@ -93,7 +133,7 @@ impl<C: Clock, I: Inbound, S: Inbound, P: Outbound> SequencerAgent<C, I, S, P> {
             });
         }
         let from = journal.last_seq().saturating_sub(republish) + 1;
-        let reader = journal::Reader::open_at(dir, from)?;
+        let reader = journal.storage().read_from(from)?;
         let publish_durable_only = journal_config.durability == journal::Durability::Every;
         let (ingress, status, sequenced) = streams;
         Ok(Self {
@@ -186,7 +226,7 @@ impl<C: Clock, I: Inbound, S: Inbound, P: Outbound> SequencerAgent<C, I, S, P> {
         }
         let mut frame = [0u8; SEQUENCED_FRAME_SIZE_MAX];
         while work < PUBLISH_BATCH_MAX && self.reader.next_seq() <= limit {
-            let Some(record) = self.reader.next()? else {
+            let Some(record) = self.reader.next_record()? else {
                 break;
             };
             let seq = record.seq;

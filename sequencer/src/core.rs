@@ -183,24 +183,25 @@ impl Sequencer {
         if session == SessionId(0) {
             return Err(IngressError::SystemSession);
         }
-        let last = self.sessions.get(&session).copied();
-        if let Some(last) = last.filter(|&last| request_id <= last) {
+        // A session's request ids start at 1: a session not seen yet has sequenced request 0,
+        // so a first request that arrives after a later one is not mistaken for a retry.
+        let known = self.sessions.get(&session).copied();
+        let last = known.unwrap_or(RequestId(0));
+        if request_id <= last {
             return Ok(Ingress::Duplicate {
                 session,
                 request_id,
                 last,
             });
         }
-        if let Some(last) = last
-            && request_id.0 > last.0 + 1
-        {
+        if request_id.0 > last.0 + 1 {
             return Err(IngressError::RequestGap {
                 session: session.0,
                 expected: last.0 + 1,
                 got: request_id.0,
             });
         }
-        if last.is_none() && self.sessions.len() >= self.config.sessions_max {
+        if known.is_none() && self.sessions.len() >= self.config.sessions_max {
             return Err(IngressError::SessionsFull(self.config.sessions_max));
         }
         if self.pending.len() >= self.config.pending_max {
