@@ -18,7 +18,8 @@ use lockstep::fix_script::Script;
   sell 5 LOCK-USD [tif=ioc]                                 market order
   cancel ID | replace ID [qty=Q] [price=P] | status ID | mass-cancel [SYMBOL]
   raw 35=D|11=x|55=LOCK-USD|54=1|38=1|40=1|59=3            any message, '|' for SOH
-Orders are named c-1, c-2, ... unless id= says otherwise; '#' starts a comment.")]
+Orders are named c-1, c-2, ... unless id= says otherwise; '#' starts a comment. Each request
+waits for an answer to the one before (at most 5 s).")]
 pub(crate) struct FixClientArgs {
     /// The gateway's address.
     #[arg(long, default_value = "127.0.0.1:9878")]
@@ -40,6 +41,8 @@ pub(crate) struct FixClientArgs {
     quiet_ms: u64,
 }
 
+/// How long the next request waits for an answer to the last one.
+const ANSWER_WAIT_MAX: Duration = Duration::from_secs(5);
 /// Messages printed after the input ends, at most this long.
 const LINGER_MAX: Duration = Duration::from_secs(10);
 
@@ -55,8 +58,20 @@ pub(crate) fn run(args: &FixClientArgs) -> anyhow::Result<()> {
     let mut input_done = false;
     let mut last_heard = Instant::now();
     let mut done_at = None;
+    // One request at a time: the next line waits for an answer to the last (a cancel of an
+    // order whose replace is not yet acknowledged would be refused).
+    let mut awaiting: Option<Instant> = None;
     loop {
-        match lines.try_recv() {
+        if awaiting.is_some_and(|since| since.elapsed() >= ANSWER_WAIT_MAX) {
+            say(&format!("! no answer within {ANSWER_WAIT_MAX:?}"));
+            awaiting = None;
+        }
+        let next = if awaiting.is_some() {
+            Err(mpsc::TryRecvError::Empty)
+        } else {
+            lines.try_recv()
+        };
+        match next {
             Ok(line) => match script.parse(&line) {
                 Ok(Some(request)) => {
                     let fields: Vec<(u32, &str)> = request
@@ -69,6 +84,7 @@ pub(crate) fn run(args: &FixClientArgs) -> anyhow::Result<()> {
                         "> {seq} {}",
                         describe(&request.msg_type, &request.fields)
                     ));
+                    awaiting = Some(Instant::now());
                 }
                 Ok(None) => {}
                 Err(e) => say(&format!("! {e}")),
@@ -83,6 +99,7 @@ pub(crate) fn run(args: &FixClientArgs) -> anyhow::Result<()> {
         match client.next_message(Instant::now() + Duration::from_millis(10)) {
             Ok(message) => {
                 last_heard = Instant::now();
+                awaiting = None;
                 say(&format!("< {}", show(&message)));
             }
             Err(ClientError::Timeout(_)) => {}

@@ -283,7 +283,7 @@ fn the_fix_client_sends_a_script_and_prints_the_answers() {
         assert!(has(needle), "no {needle} in\n{text}");
     }
     assert!(text.contains("! unknown request \"bogus\""), "{text}");
-    // The IOC sell finds no bid left: cancelled (or rejected), answered either way.
+    // The IOC sell finds no bid left (the buy was cancelled): answered either way.
     assert!(
         text.lines()
             .any(|l| l.starts_with("> ") && l.contains("11=c-4")),
