@@ -96,6 +96,14 @@ const _: () = assert!(size_of::<CheckpointSlot>() == CHECKPOINT_SIZE);
 const _: () = assert!(META_CHECKPOINT_OFFSETS[1] + CHECKPOINT_SIZE <= META_SIZE);
 const _: () = assert!(META_DURABLE_SEQ_OFFSET + 8 <= META_CHECKPOINT_OFFSETS[0]);
 
+/// Whether every byte is zero, compared a word at a time: recovery, `verify` and readers check
+/// that a segment's tail after its data is zero, up to the whole preallocated segment.
+#[inline]
+pub(crate) fn is_zero(bytes: &[u8]) -> bool {
+    let (words, rest) = bytes.as_chunks::<8>();
+    words.iter().all(|word| u64::from_ne_bytes(*word) == 0) && rest.iter().all(|&b| b == 0)
+}
+
 /// Bytes a record with a body of `body_len` bytes occupies: header + body, rounded up to 8.
 pub const fn record_size(body_len: usize) -> usize {
     (RECORD_HEADER_SIZE + body_len + 7) & !7
@@ -280,6 +288,17 @@ pub(crate) fn best_checkpoint(meta: &[u8]) -> Option<Checkpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_zero_sees_any_non_zero_byte() {
+        assert!(is_zero(&[]) && is_zero(&[0; 21]));
+        for at in 0..21 {
+            let mut bytes = [0_u8; 21];
+            bytes[at] = 0x80;
+            assert!(!is_zero(&bytes), "byte {at}");
+            assert!(!is_zero(&bytes[at..]), "from {at}");
+        }
+    }
 
     #[test]
     fn record_size_rounds_to_eight() {

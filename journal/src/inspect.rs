@@ -5,7 +5,7 @@ use std::thread;
 use crate::error::{CorruptError, CorruptReason, ReadError, read_io};
 use crate::format::{
     META_COMMITTED_SEQ_OFFSET, META_DURABLE_SEQ_OFFSET, SEGMENT_HEADER_SIZE, best_checkpoint,
-    meta_header_valid,
+    is_zero, meta_header_valid,
 };
 use crate::index::holds_committed;
 use crate::reader::RecordRef;
@@ -192,9 +192,7 @@ fn check_one(first_seq: u64, file: &str, segment: &[u8], seq_max: u64, threads: 
     summary.last_seq = scan.last.seq;
     summary.bytes_used = scan.end as u64;
     let stop = match scan.stop {
-        Stop::End if segment[scan.end..].iter().any(|&b| b != 0) => {
-            Stop::Invalid(CorruptReason::TrailingData)
-        }
+        Stop::End if !is_zero(&segment[scan.end..]) => Stop::Invalid(CorruptReason::TrailingData),
         stop => stop,
     };
     Checked {
@@ -339,7 +337,7 @@ pub fn for_each_record<S: Storage>(
         // As `inspect` does: the rest of a segment after its data must be zero. A record whose
         // header was zeroed ends the data early, and the records after it must not vanish.
         let stop = match scan.stop {
-            Stop::End if segment[scan.end..].iter().any(|&b| b != 0) => {
+            Stop::End if !is_zero(&segment[scan.end..]) => {
                 Stop::Invalid(CorruptReason::TrailingData)
             }
             stop => stop,
