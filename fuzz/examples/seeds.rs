@@ -1,4 +1,4 @@
-//! Writes the seed corpora of the `fix_session` and `journal_recovery` targets:
+//! Writes the seed corpora of the `fix_session`, `journal_recovery` and `journal_reader` targets:
 //!   cd fuzz && cargo +nightly run --example seeds
 //! Seeds are a handful of small, valid-looking inputs; campaigns grow and minimise the rest.
 
@@ -18,6 +18,14 @@ use journal_model::{
 const TIME: &str = "20261130-09:30:00.000";
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
+    if target == "journal_recovery" {
+        // journal_reader reads the same images, after a byte that picks where it opens.
+        for pick in [0_u8, 2] {
+            let mut seed = vec![pick];
+            seed.extend_from_slice(bytes);
+            write("journal_reader", &format!("{name}-{pick}"), &seed);
+        }
+    }
     let dir = Path::new("corpus").join(target);
     fs::create_dir_all(&dir).expect("corpus dir");
     fs::write(dir.join(name), bytes).expect("write seed");
