@@ -28,10 +28,17 @@ fn dir() -> &'static Path {
         } else {
             std::env::temp_dir()
         };
-        let dir = base.join(format!(
-            "lockstep-fuzz-journal-reader-{}",
-            std::process::id()
-        ));
+        // Directories of earlier runs whose process is gone (a fuzzer exits without cleaning).
+        let prefix = "lockstep-fuzz-journal-reader-";
+        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let name = entry.file_name().into_string().unwrap_or_default();
+            if let Some(pid) = name.strip_prefix(prefix)
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = base.join(format!("{prefix}{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("fuzz dir");
         dir
     })
