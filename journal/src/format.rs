@@ -5,6 +5,7 @@ use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use crate::crc;
+use crate::limits::{SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN};
 
 /// Current on-disk format version (segment header and metadata file).
 pub(crate) const FORMAT_VERSION: u16 = 1;
@@ -94,6 +95,14 @@ pub(crate) struct CheckpointSlot {
 const _: () = assert!(size_of::<CheckpointSlot>() == CHECKPOINT_SIZE);
 const _: () = assert!(META_CHECKPOINT_OFFSETS[1] + CHECKPOINT_SIZE <= META_SIZE);
 const _: () = assert!(META_DURABLE_SEQ_OFFSET + 8 <= META_CHECKPOINT_OFFSETS[0]);
+
+/// Whether every byte is zero, compared a word at a time: recovery, `verify` and readers check
+/// that a segment's tail after its data is zero, up to the whole preallocated segment.
+#[inline]
+pub(crate) fn is_zero(bytes: &[u8]) -> bool {
+    let (words, rest) = bytes.as_chunks::<8>();
+    words.iter().all(|word| u64::from_ne_bytes(*word) == 0) && rest.iter().all(|&b| b == 0)
+}
 
 /// Bytes a record with a body of `body_len` bytes occupies: header + body, rounded up to 8.
 pub const fn record_size(body_len: usize) -> usize {
@@ -196,6 +205,14 @@ pub(crate) fn parse_segment_header(bytes: &[u8]) -> Result<SegmentHeader, &'stat
     if header.segment_size_bytes.get() != bytes.len() as u64 {
         return Err("file length differs from the size in the header");
     }
+    // The writer only makes segments of a valid `Config`: one that holds the largest record.
+    // A smaller one (a crafted file, not a torn one: its header and length agree) would take a
+    // writer that recovered it into a roll onto its own file name.
+    let size = header.segment_size_bytes.get();
+    if !(SEGMENT_SIZE_BYTES_MIN..=SEGMENT_SIZE_BYTES_MAX).contains(&size) || !size.is_multiple_of(8)
+    {
+        return Err("segment size out of range");
+    }
     Ok(header)
 }
 
@@ -273,6 +290,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn is_zero_sees_any_non_zero_byte() {
+        assert!(is_zero(&[]) && is_zero(&[0; 21]));
+        for at in 0..21 {
+            let mut bytes = [0_u8; 21];
+            bytes[at] = 0x80;
+            assert!(!is_zero(&bytes), "byte {at}");
+            assert!(!is_zero(&bytes[at..]), "from {at}");
+        }
+    }
+
+    #[test]
     fn record_size_rounds_to_eight() {
         assert_eq!(record_size(0), 32);
         assert_eq!(record_size(1), 40);
@@ -326,8 +354,8 @@ mod tests {
 
     #[test]
     fn segment_header_round_trips_and_rejects_flips() {
-        let size = 4096_u64;
-        let mut bytes = vec![0_u8; 4096];
+        let size = SEGMENT_SIZE_BYTES_MIN;
+        let mut bytes = vec![0_u8; usize::try_from(size).expect("small")];
         bytes[..64].copy_from_slice(segment_header(3, 77, 0xdead_beef, size).as_bytes());
         let header = parse_segment_header(&bytes).expect("valid header");
         assert_eq!(
@@ -344,6 +372,22 @@ mod tests {
             );
         }
         assert!(parse_segment_header(&bytes[..2048]).is_err());
+    }
+
+    /// Found by the `journal_recovery` fuzz target: a 4 KiB segment whose header agreed with
+    /// its length was accepted, and the writer that recovered it failed its first append by
+    /// rolling onto the same file name.
+    #[test]
+    fn segment_sizes_outside_the_config_range_are_refused() {
+        for size in [4096, SEGMENT_SIZE_BYTES_MIN - 8, SEGMENT_SIZE_BYTES_MIN + 4] {
+            let mut bytes = vec![0_u8; usize::try_from(size).expect("small")];
+            bytes[..64].copy_from_slice(segment_header(0, 1, 0, size).as_bytes());
+            assert_eq!(
+                parse_segment_header(&bytes).map(|_| ()),
+                Err("segment size out of range"),
+                "size {size}"
+            );
+        }
     }
 
     #[test]

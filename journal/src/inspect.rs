@@ -5,7 +5,7 @@ use std::thread;
 use crate::error::{CorruptError, CorruptReason, ReadError, read_io};
 use crate::format::{
     META_COMMITTED_SEQ_OFFSET, META_DURABLE_SEQ_OFFSET, SEGMENT_HEADER_SIZE, best_checkpoint,
-    meta_header_valid,
+    is_zero, meta_header_valid,
 };
 use crate::index::holds_committed;
 use crate::reader::RecordRef;
@@ -192,9 +192,7 @@ fn check_one(first_seq: u64, file: &str, segment: &[u8], seq_max: u64, threads: 
     summary.last_seq = scan.last.seq;
     summary.bytes_used = scan.end as u64;
     let stop = match scan.stop {
-        Stop::End if segment[scan.end..].iter().any(|&b| b != 0) => {
-            Stop::Invalid(CorruptReason::TrailingData)
-        }
+        Stop::End if !is_zero(&segment[scan.end..]) => Stop::Invalid(CorruptReason::TrailingData),
         stop => stop,
     };
     Checked {
@@ -336,10 +334,32 @@ pub fn for_each_record<S: Storage>(
                 body: info.body(segment),
             });
         });
-        if let Stop::Invalid(reason) = scan.stop {
+        // As `inspect` does: the rest of a segment after its data must be zero. A record whose
+        // header was zeroed ends the data early, and the records after it must not vanish.
+        let stop = match scan.stop {
+            Stop::End if !is_zero(&segment[scan.end..]) => {
+                Stop::Invalid(CorruptReason::TrailingData)
+            }
+            stop => stop,
+        };
+        if let Stop::Invalid(reason) = stop {
             return Err(problem(scan.end, scan.last.seq + 1, reason).into());
         }
         previous = Some((start.index, scan.last));
+    }
+    let last = previous.map_or(0, |(_, link)| link.seq);
+    if seq_max != u64::MAX && last < seq_max {
+        let first_seq = previous.map_or(1, |(_, link)| link.seq + 1);
+        return Err(CorruptError {
+            segment: storage.segment_display(first_seq),
+            offset: 0,
+            seq: last + 1,
+            reason: CorruptReason::EndsEarly {
+                last,
+                expected: seq_max,
+            },
+        }
+        .into());
     }
     Ok(visited)
 }
@@ -355,4 +375,81 @@ fn committed_bound<S: Storage>(storage: &mut S) -> Result<u64, ReadError> {
         }
         _ => u64::MAX,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{META_FILE_NAME, RECORD_HEADER_SIZE, record_size, segment_file_name};
+    use crate::mem_storage::MemStorage;
+    use crate::{Config, Durability, RecordKind, RecoveryMode, Writer};
+
+    /// Records 1..=5 with 16-byte bodies in one segment; returns record 3's offset.
+    fn five_records() -> (MemStorage, usize) {
+        let config = Config {
+            segment_size_bytes: crate::limits::SEGMENT_SIZE_BYTES_MIN,
+            durability: Durability::None,
+            recovery: RecoveryMode::Strict,
+        };
+        let mut writer = Writer::open_with(MemStorage::new(), config).expect("open");
+        for seq in 1..=5_u64 {
+            let _ = writer
+                .append(seq, RecordKind::COMMAND, &[7; 16])
+                .expect("append");
+        }
+        let storage = writer.close().expect("close");
+        (storage, SEGMENT_HEADER_SIZE + 2 * record_size(16))
+    }
+
+    fn visit_all(storage: &mut MemStorage) -> (Vec<u64>, Result<u64, ReadError>) {
+        let mut seqs = Vec::new();
+        let result = for_each_record(storage, |record| seqs.push(record.seq));
+        (seqs, result)
+    }
+
+    /// Found by the `journal_recovery` fuzz target: a zeroed record header looked like the end
+    /// of the data, and the records after it vanished without an error.
+    #[test]
+    fn a_zeroed_header_mid_segment_is_an_error_not_the_end() {
+        let (mut storage, third) = five_records();
+        let name = segment_file_name(1);
+        let segment = storage.file(&name).expect("segment");
+        for (i, &byte) in segment[third..third + RECORD_HEADER_SIZE]
+            .iter()
+            .enumerate()
+        {
+            storage.corrupt(&name, third + i, byte);
+        }
+        let (seqs, result) = visit_all(&mut storage);
+        assert_eq!(seqs, [1, 2]);
+        let Err(ReadError::Corrupt(corrupt)) = result else {
+            panic!("records 3..=5 vanished silently: {result:?}");
+        };
+        assert_eq!((corrupt.offset, corrupt.seq), (third as u64, 3));
+        assert_eq!(corrupt.reason, CorruptReason::TrailingData);
+    }
+
+    #[test]
+    fn a_journal_ending_before_its_committed_seq_is_an_error() {
+        let (mut storage, third) = five_records();
+        let name = segment_file_name(1);
+        let segment = storage.file(&name).expect("segment");
+        for (i, &byte) in segment[third..].iter().enumerate() {
+            storage.corrupt(&name, third + i, byte);
+        }
+        assert!(storage.file(META_FILE_NAME).is_some());
+        let (seqs, result) = visit_all(&mut storage);
+        assert_eq!(seqs, [1, 2]);
+        let Err(ReadError::Corrupt(corrupt)) = result else {
+            panic!("a journal missing published records read clean: {result:?}");
+        };
+        assert_eq!(corrupt.seq, 3);
+        assert_eq!(
+            corrupt.reason,
+            CorruptReason::EndsEarly {
+                last: 2,
+                expected: 5
+            }
+        );
+    }
 }

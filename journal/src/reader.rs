@@ -59,7 +59,8 @@ impl Reader {
         let seq = seq.max(1);
         let meta = open_meta(dir)?;
         let committed = sys::load_acquire(meta.map(), META_COMMITTED_SEQ_OFFSET);
-        if seq > committed + 1 {
+        // `committed_seq` is a published word no checksum covers: any value is possible.
+        if seq > committed.saturating_add(1) {
             return Err(ReadError::NotYetWritten { seq, committed });
         }
         let index = SparseIndex::build_for(dir, seq, committed)?;
@@ -253,9 +254,13 @@ impl RangeIter {
         let meta = open_meta(dir)?;
         let committed = sys::load_acquire(meta.map(), META_COMMITTED_SEQ_OFFSET);
         let from = from.max(1);
-        let reader = Reader::open_at(dir, from.min(committed + 1))?;
+        let reader = Reader::open_at(dir, from.min(committed.saturating_add(1)))?;
         // A range that starts past the committed end is empty, not a tail of later records.
-        let to = if from > committed + 1 { 0 } else { to };
+        let to = if from > committed.saturating_add(1) {
+            0
+        } else {
+            to
+        };
         Ok(RangeIter { reader, to })
     }
 
@@ -266,5 +271,54 @@ impl RangeIter {
             return Ok(None);
         }
         self.reader.next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::META_COMMITTED_SEQ_OFFSET;
+    use crate::{Config, Durability, RecoveryMode, Writer};
+
+    /// Found by the `journal_reader` fuzz target: a metadata file whose `committed_seq` word
+    /// read `u64::MAX` (a flip, or garbage: no checksum covers it) overflowed `committed + 1`
+    /// when opening a reader, a panic where overflow checks are on.
+    #[test]
+    fn a_committed_seq_of_u64_max_is_an_error_not_an_overflow() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            segment_size_bytes: crate::limits::SEGMENT_SIZE_BYTES_MIN,
+            durability: Durability::None,
+            recovery: RecoveryMode::Strict,
+        };
+        let mut writer = Writer::open(dir.path(), config).expect("open");
+        for seq in 1..=3 {
+            let _ = writer
+                .append(seq, crate::RecordKind::COMMAND, &[1; 8])
+                .expect("append");
+        }
+        writer.close().expect("close");
+        let meta = dir.path().join(META_FILE_NAME);
+        let mut bytes = std::fs::read(&meta).expect("meta");
+        bytes[META_COMMITTED_SEQ_OFFSET..META_COMMITTED_SEQ_OFFSET + 8].fill(0xff);
+        std::fs::write(&meta, bytes).expect("meta");
+
+        let reader = Reader::open_at(dir.path(), u64::MAX).expect("opens at the data's end");
+        assert_eq!(reader.next_seq(), 4);
+        let mut reader = Reader::open(dir.path()).expect("opens");
+        let mut seqs = Vec::new();
+        let end = loop {
+            match reader.next() {
+                Ok(Some(record)) => seqs.push(record.seq),
+                other => break other.map(|_| ()),
+            }
+        };
+        assert_eq!(seqs, [1, 2, 3]);
+        assert!(
+            matches!(&end, Err(ReadError::Corrupt(c)) if c.seq == 4),
+            "records promised by committed_seq are missing: {end:?}"
+        );
+        let mut range = RangeIter::open(dir.path(), u64::MAX, u64::MAX).expect("empty range");
+        assert!(matches!(range.next(), Ok(None) | Err(_)));
     }
 }

@@ -13,7 +13,7 @@ use crate::error::{CorruptError, CorruptReason, OpenError, open_io};
 use crate::format::{
     CHECKPOINT_SIZE, Checkpoint, META_CHECKPOINT_OFFSETS, META_COMMITTED_SEQ_OFFSET,
     META_DURABLE_SEQ_OFFSET, META_SIZE, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, best_checkpoint,
-    encode_checkpoint, meta_header, meta_header_valid, record_header, segment_header,
+    encode_checkpoint, is_zero, meta_header, meta_header_valid, record_header, segment_header,
 };
 use crate::scan::{self, Check, Link, Stop, check_segment_start, scan_segment};
 use crate::storage::{Region, Storage};
@@ -375,7 +375,7 @@ fn scan_cursor_segment<R: Region>(
         .sync(start, scan.end - start)
         .map_err(open_io("syncing a segment"))?;
     Ok(match scan.stop {
-        Stop::End if cursor.region.bytes()[scan.end..].iter().any(|&b| b != 0) => {
+        Stop::End if !is_zero(&cursor.region.bytes()[scan.end..]) => {
             Stop::Invalid(CorruptReason::TrailingData)
         }
         stop => stop,

@@ -5,7 +5,7 @@
 //! the tail, and `RecoveryMode::Strict` refuses to open.
 
 use crate::error::{CorruptError, CorruptReason, OpenError, open_io};
-use crate::format::SEGMENT_HEADER_SIZE;
+use crate::format::{SEGMENT_HEADER_SIZE, is_zero};
 use crate::limits::PAGE_SIZE;
 use crate::recovery::{Cursor, RecoveryMode, TornTail};
 use crate::scan::{self, find_valid_after};
@@ -118,7 +118,7 @@ fn zero_from<R: Region>(region: &mut R, offset: usize) -> Result<u64, OpenError>
     };
     let span = last_dirty + 1;
     for page in bytes[offset..offset + span].chunks_mut(PAGE_SIZE) {
-        if page.iter().any(|&b| b != 0) {
+        if !is_zero(page) {
             page.fill(0);
         }
     }

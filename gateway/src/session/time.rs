@@ -22,7 +22,8 @@ pub fn format_utc(ns: u64) -> [u8; 21] {
     out
 }
 
-/// Parses a UTCTimestamp; `None` if it is not one.
+/// Parses a UTCTimestamp; `None` if it is not one, or is past what `u64` nanoseconds hold
+/// (2554-07-21T23:34:33.709551615Z).
 #[must_use]
 pub fn parse_utc(text: &[u8]) -> Option<u64> {
     if text.len() < 17 || text[8] != b'-' || text[11] != b':' || text[14] != b':' {
@@ -42,8 +43,9 @@ pub fn parse_utc(text: &[u8]) -> Option<u64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(y, mo, d)?;
-    Some((days * SECS_PER_DAY + h * 3600 + mi * 60 + s) * NS_PER_SEC + fraction)
+    // Four-digit years reach 9999, but u64 nanoseconds end in 2554: later instants are None.
+    let secs = days_from_civil(y, mo, d)? * SECS_PER_DAY + h * 3600 + mi * 60 + s;
+    secs.checked_mul(NS_PER_SEC)?.checked_add(fraction)
 }
 
 /// Howard Hinnant's `civil_from_days`, for days since 1970-01-01 (non-negative).
@@ -102,6 +104,25 @@ mod tests {
             b"2026113a-09:30:00",
         ] {
             assert_eq!(parse_utc(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// Found by the `fix_session` fuzz target: a SendingTime(52) in year 3026 overflowed the
+    /// nanosecond count (a panic where overflow checks are on, a wrong time elsewhere).
+    #[test]
+    fn instants_past_u64_nanoseconds_are_refused() {
+        assert_eq!(
+            parse_utc(b"25540721-23:34:33.709551615"),
+            Some(u64::MAX),
+            "the last instant u64 holds"
+        );
+        for late in [
+            &b"25540721-23:34:33.709551616"[..],
+            b"25540721-23:34:34",
+            b"30261130-09:30:00.000",
+            b"99991231-23:59:60.999999999",
+        ] {
+            assert_eq!(parse_utc(late), None, "{}", String::from_utf8_lossy(late));
         }
     }
 
