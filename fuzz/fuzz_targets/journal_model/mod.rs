@@ -409,7 +409,9 @@ pub fn walk(segments: &BTreeMap<u64, Vec<u8>>) -> Walk {
                     break;
                 }
                 Ok(Some(r))
-                    if r.seq == last.0.wrapping_add(1) && u32_at(bytes, at + 4) == last.1 =>
+                    if r.seq == last.0.wrapping_add(1)
+                        && r.seq != u64::MAX
+                        && u32_at(bytes, at + 4) == last.1 =>
                 {
                     last = (r.seq, r.crc);
                     at += record_size(r.body.len());
