@@ -359,6 +359,10 @@ pub(crate) fn check_segment_start(
             "first seq differs from the file name",
         ));
     }
+    // Like seq, the index keeps clear of u64::MAX so that `index + 1` is always in range.
+    if header.segment_index.get() == u64::MAX {
+        return Err(CorruptReason::SegmentHeader("segment index out of range"));
+    }
     let start = SegmentStart {
         index: header.segment_index.get(),
         link: Link {
@@ -599,6 +603,21 @@ mod tests {
             check_at(&segment, SEGMENT_HEADER_SIZE + 96, second),
             Check::Invalid(CorruptReason::SeqOutOfRange { seq: u64::MAX })
         );
+    }
+
+    /// Found by the `journal_recovery` fuzz target: a segment header with index `u64::MAX`
+    /// (its CRC intact) overflowed `index + 1` where `inspect` checks that the next segment
+    /// continues it.
+    #[test]
+    fn a_segment_index_of_u64_max_is_refused() {
+        let size = crate::limits::SEGMENT_SIZE_BYTES_MIN;
+        let mut segment = vec![0_u8; usize::try_from(size).expect("small")];
+        for (index, valid) in [(u64::MAX - 1, true), (u64::MAX, false)] {
+            let header = crate::format::segment_header(index, 7, 0, size);
+            segment[..SEGMENT_HEADER_SIZE].copy_from_slice(zerocopy::IntoBytes::as_bytes(&header));
+            let start = check_segment_start(&segment, 7, None);
+            assert_eq!(start.is_ok(), valid, "index {index}: {start:?}");
+        }
     }
 
     #[test]
