@@ -306,6 +306,7 @@ fn header_ok(bytes: &[u8], name: u64) -> Option<(u64, u32)> {
         || u64_at(bytes, 32) != bytes.len() as u64
         || u64_at(bytes, 24) != name
         || name == 0
+        || u64_at(bytes, 16) == u64::MAX
     {
         return None;
     }
