@@ -60,11 +60,22 @@ case "${1:-smoke}" in
         ;;
     cmin)
         # A greedy set cover of the coverage edges, hit counts ignored: a fraction of the size
-        # of plain `cargo fuzz cmin`, with the same edges.
+        # of plain `cargo fuzz cmin`, with the same edges. Named seeds (anything not named by
+        # its SHA-1, as libFuzzer names what it finds) are set aside and put back as they are,
+        # whatever happens to the merge.
         ensure_cargo_fuzz
-        (cd fuzz && cargo +nightly fuzz cmin "${build_args[@]}" "${2:?target}" "corpus/$2" -- \
-            -use_counters=0 -set_cover_merge=1 2>&1 | grep -E '^MERGE-OUTER: [0-9]+ new')
-        echo "fuzz: corpus/$2: $(ls "fuzz/corpus/$2" | wc -l) files, $(cat "fuzz/corpus/$2"/* | wc -c) bytes"
+        corpus="fuzz/corpus/${2:?target}"
+        seeds="$(mktemp -d)"
+        find "$corpus" -regextype posix-extended -type f ! -regex '.*/[0-9a-f]{40}' \
+            -exec mv -t "$seeds" {} +
+        status=0
+        (cd fuzz && cargo +nightly fuzz cmin "${build_args[@]}" "$2" "corpus/$2" -- \
+            -use_counters=0 -set_cover_merge=1 2>&1 | grep -E '^MERGE-OUTER: [0-9]+ new') ||
+            status=$?
+        find "$seeds" -type f -exec mv -t "$corpus" {} +
+        rmdir "$seeds"
+        echo "fuzz: $corpus: $(ls "$corpus" | wc -l) files, $(cat "$corpus"/* | wc -c) bytes"
+        exit "$status"
         ;;
     *)
         echo "usage: scripts/fuzz.sh smoke | run TARGET [SECONDS] | cmin TARGET" >&2

@@ -13,8 +13,8 @@
 mod journal_model;
 
 use journal::{
-    Config, Durability, MemStorage, OpenError, RecordKind, RecoveryMode, Region, Storage, Writer,
-    for_each_record, inspect, segment_file_name,
+    AppendError, Config, Durability, MemStorage, OpenError, RecordKind, RecoveryMode, Region,
+    Storage, Writer, for_each_record, inspect, segment_file_name,
 };
 use journal_model::{End, Image, POINT_IN_TIME, Walk, follower, walk};
 use libfuzzer_sys::fuzz_target;
@@ -163,12 +163,18 @@ fuzz_target!(|data: &[u8]| {
                     "valid records discarded: {report:?}"
                 );
             }
-            // Appends continue the recovered log.
+            // Appends continue the recovered log, until seq u64::MAX, which no record gets.
+            let mut appended = 0;
             for i in 0..3u64 {
-                let receipt = writer
-                    .append(last + i, RecordKind::COMMAND, &[i as u8; 13])
-                    .expect("append after recovery");
-                assert_eq!(receipt.seq, last + i + 1);
+                match writer.append(i, RecordKind::COMMAND, &[i as u8; 13]) {
+                    Ok(receipt) => assert_eq!(receipt.seq, last + i + 1),
+                    Err(AppendError::SeqExhausted { last: at }) => {
+                        assert_eq!((at, at + 1), (last + i, u64::MAX));
+                        break;
+                    }
+                    Err(error) => panic!("append after recovery: {error}"),
+                }
+                appended += 1;
             }
             let storage = writer.close().expect("close");
             let after = image_of(&storage, image.flags);
@@ -184,7 +190,7 @@ fuzz_target!(|data: &[u8]| {
             }
             // Recovery again: nothing to repair, the same end.
             let again = Writer::open_with(storage_of(&after), config).expect("reopen");
-            assert_eq!(again.last_seq(), last + 3);
+            assert_eq!(again.last_seq(), last + appended);
             assert_eq!(again.recovery_report().torn_tail, None);
         }
         Err(OpenError::CorruptBeforeTail {

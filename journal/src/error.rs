@@ -35,6 +35,12 @@ pub enum CorruptReason {
         /// Body length stored in the header.
         len: u64,
     },
+    /// The record's sequence number is `u64::MAX`, which no record may have.
+    #[error("sequence {seq} is out of range: u64::MAX has no successor")]
+    SeqOutOfRange {
+        /// Sequence number stored in the header.
+        seq: u64,
+    },
     /// Reserved header bytes are not zero.
     #[error("reserved header bytes are not zero")]
     Reserved,
@@ -152,6 +158,13 @@ pub enum AppendError {
         offered: u64,
         /// The next sequence number.
         expected: u64,
+    },
+    /// The next record would get sequence number `u64::MAX`, which no record may have (it
+    /// would have no successor). Nothing was written.
+    #[error("the journal's sequence numbers are exhausted after seq {last}")]
+    SeqExhausted {
+        /// The last sequence number appended.
+        last: u64,
     },
     /// Rolling to a new segment failed. The record was not written, and the writer is
     /// poisoned: reopen it, and recovery settles the half-made segment.

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::{CorruptError, CorruptReason, ReadError, read_io};
 use crate::format::{RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, record_header, record_size};
 use crate::limits::{BODY_SIZE_MAX, INDEX_INTERVAL_RECORDS};
-use crate::scan::{Link, check_segment_start};
+use crate::scan::{Link, SEQ_END, check_segment_start};
 use crate::storage::{FileReadRegion, list_segment_files};
 
 /// A position in the log: the record with sequence number `link.seq + 1` starts at `offset`
@@ -74,6 +74,9 @@ pub(crate) fn hop(
             ));
         }
         let (seq, prev) = (header.seq.get(), header.prev_crc.get());
+        if seq == SEQ_END {
+            return Err((offset, link, CorruptReason::SeqOutOfRange { seq }));
+        }
         if seq != link.seq + 1 {
             return Err((
                 offset,

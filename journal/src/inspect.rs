@@ -91,10 +91,10 @@ pub fn inspect<S: Storage>(storage: &mut S, threads: usize) -> Result<Inspection
         }
     }
     let mut regions = Vec::new();
-    for first_seq in storage
+    let segments = storage
         .list_segments()
-        .map_err(read_io("listing segments"))?
-    {
+        .map_err(read_io("listing segments"))?;
+    for &first_seq in &segments {
         if !holds_committed(first_seq, seq_max) {
             break;
         }
@@ -104,7 +104,7 @@ pub fn inspect<S: Storage>(storage: &mut S, threads: usize) -> Result<Inspection
         regions.push((first_seq, storage.segment_display(first_seq), region));
     }
     let checked = check_all(&regions, seq_max, threads.max(1));
-    link_segments(&mut inspection, checked, seq_max);
+    link_segments(&mut inspection, checked, log_start(&segments), seq_max);
     Ok(inspection)
 }
 
@@ -206,7 +206,12 @@ fn check_one(first_seq: u64, file: &str, segment: &[u8], seq_max: u64, threads: 
 
 /// Walks the checked segments in order, checking each continues the previous, and records the
 /// first problem.
-fn link_segments(inspection: &mut Inspection, checked: Vec<Checked>, seq_max: u64) {
+/// The seq before the journal's first record: its first segment's `first_seq - 1`.
+fn log_start(segments: &[u64]) -> u64 {
+    segments.first().map_or(0, |first| first.saturating_sub(1))
+}
+
+fn link_segments(inspection: &mut Inspection, checked: Vec<Checked>, start: u64, seq_max: u64) {
     let mut previous: Option<(u64, Link)> = None;
     for checked in checked {
         let summary = &checked.summary;
@@ -255,7 +260,7 @@ fn link_segments(inspection: &mut Inspection, checked: Vec<Checked>, seq_max: u6
         previous = Some((summary.index, checked.last));
         inspection.segments.push(checked.summary);
     }
-    let last = previous.map_or(0, |(_, link)| link.seq);
+    let last = previous.map_or(start, |(_, link)| link.seq);
     if seq_max != u64::MAX && last < seq_max {
         let file = inspection
             .segments
@@ -306,10 +311,11 @@ pub fn for_each_record<S: Storage>(
     let seq_max = committed_bound(storage)?;
     let mut previous: Option<(u64, Link)> = None;
     let mut visited = 0;
-    for first_seq in storage
+    let segments = storage
         .list_segments()
-        .map_err(read_io("listing segments"))?
-    {
+        .map_err(read_io("listing segments"))?;
+    let start = log_start(&segments);
+    for first_seq in segments {
         if !holds_committed(first_seq, seq_max) {
             break;
         }
@@ -347,9 +353,9 @@ pub fn for_each_record<S: Storage>(
         }
         previous = Some((start.index, scan.last));
     }
-    let last = previous.map_or(0, |(_, link)| link.seq);
+    let last = previous.map_or(start, |(_, link)| link.seq);
     if seq_max != u64::MAX && last < seq_max {
-        let first_seq = previous.map_or(1, |(_, link)| link.seq + 1);
+        let first_seq = last + 1;
         return Err(CorruptError {
             segment: storage.segment_display(first_seq),
             offset: 0,
@@ -382,6 +388,7 @@ mod tests {
     use super::*;
     use crate::format::{META_FILE_NAME, RECORD_HEADER_SIZE, record_size, segment_file_name};
     use crate::mem_storage::MemStorage;
+    use crate::storage::Region;
     use crate::{Config, Durability, RecordKind, RecoveryMode, Writer};
 
     /// Records 1..=5 with 16-byte bodies in one segment; returns record 3's offset.
@@ -427,6 +434,35 @@ mod tests {
         };
         assert_eq!((corrupt.offset, corrupt.seq), (third as u64, 3));
         assert_eq!(corrupt.reason, CorruptReason::TrailingData);
+    }
+
+    /// Found by the `journal_recovery` fuzz target once `for_each_record` checked the end: a
+    /// journal whose first segment starts above seq 1 and holds no record yet was reported as
+    /// ending early (the check counted from 0, not from the segment's `first_seq - 1`).
+    #[test]
+    fn an_empty_journal_starting_above_one_ends_where_it_starts() {
+        let mut storage = MemStorage::new();
+        let size = crate::limits::SEGMENT_SIZE_BYTES_MIN;
+        let mut region = storage.create_segment(100, size).expect("create");
+        region.bytes_mut()[..SEGMENT_HEADER_SIZE].copy_from_slice(zerocopy::IntoBytes::as_bytes(
+            &crate::format::segment_header(0, 100, 0, size),
+        ));
+        region.sync(0, SEGMENT_HEADER_SIZE).expect("sync");
+        drop(region);
+        let config = Config {
+            segment_size_bytes: size,
+            durability: Durability::None,
+            recovery: RecoveryMode::Strict,
+        };
+        let writer = Writer::open_with(storage, config).expect("open");
+        assert_eq!(writer.last_seq(), 99);
+        let mut storage = writer.close().expect("close");
+        assert_eq!(visit_all(&mut storage).1.expect("reads clean"), 0);
+        let inspection = inspect(&mut storage, 1).expect("inspects");
+        assert_eq!(
+            (inspection.committed_seq, inspection.problem),
+            (Some(99), None)
+        );
     }
 
     #[test]

@@ -13,6 +13,10 @@ use crate::format::{
 };
 use crate::limits::{BODY_SIZE_MAX, VERIFY_BATCH_MAX};
 
+/// No record has this sequence number: it would have no successor, so a journal reaching it
+/// could never be appended to, and every `seq + 1` stays in range.
+pub(crate) const SEQ_END: u64 = u64::MAX;
+
 /// A position in the hash chain: the last record's sequence number and CRC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Link {
@@ -100,6 +104,9 @@ fn check_chain(segment: &[u8], info: &RecordInfo, after: Link) -> Result<(), Cor
     let header = record_header(&segment[info.offset..]);
     if header.reserved.get() != 0 {
         return Err(CorruptReason::Reserved);
+    }
+    if info.seq == SEQ_END {
+        return Err(CorruptReason::SeqOutOfRange { seq: info.seq });
     }
     if info.seq != after.seq.wrapping_add(1) {
         return Err(CorruptReason::Sequence {
@@ -219,7 +226,8 @@ fn successor(segment: &[u8], offset: usize, after: Link) -> Option<RecordInfo> {
     let [w0, w1, seq, timestamp_ns] = [word(0), word(1), word(2), word(3)];
     let body_len = (w1 & 0xffff_ffff) as usize;
     let size = record_size(body_len);
-    let chained = seq == after.seq.wrapping_add(1) && (w0 >> 32) as u32 == after.crc;
+    let chained =
+        seq == after.seq.wrapping_add(1) && seq != SEQ_END && (w0 >> 32) as u32 == after.crc;
     let shaped = w1 >> 48 == 0 && body_len <= BODY_SIZE_MAX && offset + size <= segment.len();
     (chained && shaped).then_some(RecordInfo {
         offset,
@@ -247,6 +255,7 @@ fn same_size_successor(
     let body_len = (w1 & 0xffff_ffff) as usize;
     // `record_size(body_len) == size` bounds `body_len` by `size`, itself checked.
     let ok = (seq == after.seq.wrapping_add(1))
+        & (seq != SEQ_END)
         & ((w0 >> 32) as u32 == after.crc)
         & (w1 >> 48 == 0)
         & (record_size(body_len) == size);
@@ -349,6 +358,10 @@ pub(crate) fn check_segment_start(
         return Err(CorruptReason::SegmentHeader(
             "first seq differs from the file name",
         ));
+    }
+    // Like seq, the index keeps clear of u64::MAX so that `index + 1` is always in range.
+    if header.segment_index.get() == u64::MAX {
+        return Err(CorruptReason::SegmentHeader("segment index out of range"));
     }
     let start = SegmentStart {
         index: header.segment_index.get(),
@@ -553,6 +566,57 @@ mod tests {
                     assert_eq!((scan.last.seq, visited), (index as u64, index));
                 }
             }
+        }
+    }
+
+    /// No record may have seq `u64::MAX` (see `writer_tests::sequence_numbers_end_before_u64_max`):
+    /// the per-record check and both fast paths of the batch check refuse it alike.
+    #[test]
+    fn a_record_with_seq_u64_max_is_invalid() {
+        let mut segment = vec![0_u8; SEGMENT_HEADER_SIZE + 2 * 96 + 64];
+        let after = Link {
+            seq: u64::MAX - 2,
+            crc: 5,
+        };
+        let mut prev_crc = after.crc;
+        for (i, seq) in [u64::MAX - 1, u64::MAX].into_iter().enumerate() {
+            let fields = RecordFields {
+                seq,
+                timestamp_ns: 1,
+                kind: RecordKind(1),
+                prev_crc,
+            };
+            let offset = SEGMENT_HEADER_SIZE + i * 96;
+            prev_crc = encode_record(&mut segment[offset..offset + 96], fields, &[3; 64]);
+        }
+        let scan = scan_segment(&segment, SEGMENT_HEADER_SIZE, after, u64::MAX, |_| {});
+        assert_eq!(scan.last.seq, u64::MAX - 1);
+        assert_eq!(
+            scan.stop,
+            Stop::Invalid(CorruptReason::SeqOutOfRange { seq: u64::MAX })
+        );
+        let second = Link {
+            seq: u64::MAX - 1,
+            crc: scan.last.crc,
+        };
+        assert_eq!(
+            check_at(&segment, SEGMENT_HEADER_SIZE + 96, second),
+            Check::Invalid(CorruptReason::SeqOutOfRange { seq: u64::MAX })
+        );
+    }
+
+    /// Found by the `journal_recovery` fuzz target: a segment header with index `u64::MAX`
+    /// (its CRC intact) overflowed `index + 1` where `inspect` checks that the next segment
+    /// continues it.
+    #[test]
+    fn a_segment_index_of_u64_max_is_refused() {
+        let size = crate::limits::SEGMENT_SIZE_BYTES_MIN;
+        let mut segment = vec![0_u8; usize::try_from(size).expect("small")];
+        for (index, valid) in [(u64::MAX - 1, true), (u64::MAX, false)] {
+            let header = crate::format::segment_header(index, 7, 0, size);
+            segment[..SEGMENT_HEADER_SIZE].copy_from_slice(zerocopy::IntoBytes::as_bytes(&header));
+            let start = check_segment_start(&segment, 7, None);
+            assert_eq!(start.is_ok(), valid, "index {index}: {start:?}");
         }
     }
 

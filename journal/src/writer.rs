@@ -12,7 +12,7 @@ use crate::format::{
 };
 use crate::limits::{BODY_SIZE_MAX, SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN};
 use crate::recovery::{RecordPos, RecoveryMode, RecoveryReport, recover, write_checkpoint};
-use crate::scan::Link;
+use crate::scan::{Link, SEQ_END};
 use crate::storage::{FileStorage, Region, Storage};
 
 /// When appended records become durable.
@@ -222,6 +222,11 @@ impl<S: Storage> Writer<S> {
                 max: BODY_SIZE_MAX,
             });
         }
+        if self.last.seq + 1 == SEQ_END {
+            return Err(AppendError::SeqExhausted {
+                last: self.last.seq,
+            });
+        }
         let size = record_size(body.len());
         if self.offset + size > self.segment.bytes().len() {
             // A half-done roll (say, the file created but its header not synced) is left for
@@ -278,6 +283,12 @@ impl<S: Storage> Writer<S> {
             return Err(AppendError::BodyTooLarge {
                 len: body.len(),
                 max: BODY_SIZE_MAX,
+            });
+        }
+        let count = u64::try_from(records.len()).unwrap_or(u64::MAX);
+        if SEQ_END - self.last.seq <= count {
+            return Err(AppendError::SeqExhausted {
+                last: self.last.seq,
             });
         }
         let mut rest = records;

@@ -420,3 +420,34 @@ fn a_corrupted_record_inside_a_batch_is_reported_at_its_position() {
         assert_eq!((found.seq, found.offset), (seq, offset as u64), "{found:?}");
     }
 }
+
+/// Found by the `journal_recovery` fuzz target: a journal whose records reach `u64::MAX` (a
+/// crafted segment named near it) recovered fine, and the next append overflowed `seq + 1`.
+/// No record may have seq `u64::MAX`; the writer says the numbers are exhausted instead.
+#[test]
+fn sequence_numbers_end_before_u64_max() {
+    let mut storage = MemStorage::new();
+    let first = u64::MAX - 2;
+    let mut region = storage.create_segment(first, SMALL).expect("create");
+    region.bytes_mut()[..crate::format::SEGMENT_HEADER_SIZE].copy_from_slice(
+        zerocopy::IntoBytes::as_bytes(&crate::format::segment_header(0, first, 0, SMALL)),
+    );
+    region.sync(0, 64).expect("sync");
+    drop(region);
+    storage.sync_dir().expect("sync dir");
+
+    let mut writer = Writer::open_with(storage, config(Durability::None)).expect("open");
+    assert_eq!(writer.next_seq(), u64::MAX - 2);
+    for _ in 0..2 {
+        let _ = writer.append(1, RecordKind::COMMAND, b"x").expect("append");
+    }
+    assert_eq!(writer.last_seq(), u64::MAX - 1);
+    let exhausted = AppendError::SeqExhausted { last: u64::MAX - 1 };
+    let refused = writer.append(1, RecordKind::COMMAND, b"x");
+    assert!(matches!(&refused, Err(e) if e.to_string() == exhausted.to_string()));
+    let refused = writer.append_batch(&[(1, RecordKind::COMMAND, b"x")]);
+    assert!(matches!(refused, Err(AppendError::SeqExhausted { .. })));
+    let storage = writer.close().expect("close");
+    let writer = Writer::open_with(storage, config(Durability::None)).expect("reopen");
+    assert_eq!(writer.last_seq(), u64::MAX - 1);
+}

@@ -306,6 +306,7 @@ fn header_ok(bytes: &[u8], name: u64) -> Option<(u64, u32)> {
         || u64_at(bytes, 32) != bytes.len() as u64
         || u64_at(bytes, 24) != name
         || name == 0
+        || u64_at(bytes, 16) == u64::MAX
     {
         return None;
     }
@@ -409,7 +410,9 @@ pub fn walk(segments: &BTreeMap<u64, Vec<u8>>) -> Walk {
                     break;
                 }
                 Ok(Some(r))
-                    if r.seq == last.0.wrapping_add(1) && u32_at(bytes, at + 4) == last.1 =>
+                    if r.seq == last.0.wrapping_add(1)
+                        && r.seq != u64::MAX
+                        && u32_at(bytes, at + 4) == last.1 =>
                 {
                     last = (r.seq, r.crc);
                     at += record_size(r.body.len());
