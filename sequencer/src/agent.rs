@@ -11,6 +11,7 @@ use journal::{FileStorage, ReadJournal, RecordKind, Records, Storage, Writer};
 use protocol::{Command, SEQUENCED_FRAME_SIZE_MAX, Seq, Sequenced, TimestampNs};
 
 use crate::core::{Ingress, IngressError, Sequencer, SequencerConfig};
+use crate::roles::StatusError;
 use transport::{Clock, Inbound, Outbound, StreamError};
 
 /// Messages taken from a stream per duty cycle, at most.
@@ -269,6 +270,12 @@ impl<C: Clock, I: Inbound, S: Inbound, P: Outbound, J: Storage + ReadJournal>
     pub fn close(self) -> Result<(), AgentError> {
         self.journal.close()?;
         Ok(())
+    }
+
+    /// A replica's liveness link came up or closed (see [`Sequencer::on_replica_link`]); the
+    /// next duty cycle fails over if a primary's link closed.
+    pub fn on_replica_link(&mut self, node: protocol::NodeId, up: bool) -> Result<(), StatusError> {
+        self.core.on_replica_link(node, up)
     }
 
     /// The core, for inspection.

@@ -220,6 +220,13 @@ impl Sequencer {
         }
     }
 
+    /// A replica's liveness link came up (`up`) or closed. A closed link means its process is
+    /// gone: the next [`Sequencer::on_tick`] fails over from it as from a silent primary,
+    /// without waiting for the heartbeat timeout. It counts as alive again once it links again.
+    pub fn on_replica_link(&mut self, node: NodeId, up: bool) -> Result<(), StatusError> {
+        self.roles.on_link(node, up)
+    }
+
     /// Lets time pass: assigns the first roles, sequences due timers, and fails over when a
     /// primary has gone silent. Returns how many commands it sequenced.
     pub fn on_tick(&mut self, now_ns: u64) -> usize {

@@ -17,7 +17,9 @@
 //! - roles: the first command of a fresh journal assigns primary and backup, and when the primary
 //!   stops heartbeating past a timeout while the backup is alive, a [`protocol::RoleChange`]
 //!   promotes the backup in a new term. Replicas change roles only by applying that command, so
-//!   all of them change at the same point of the order.
+//!   all of them change at the same point of the order. A replica whose liveness link
+//!   closes (its process died: the `liveness` crate) is failed over at once, without waiting for the
+//!   timeout.
 
 mod agent;
 mod core;
@@ -28,5 +30,5 @@ mod tests;
 
 pub use agent::{AgentError, AgentStats, SequencerAgent};
 pub use core::{Ingress, IngressError, REPLICAS_MAX, Sequencer, SequencerConfig, StatusRefused};
-pub use roles::{ReplicaView, Roles, StatusError};
+pub use roles::{Link, ReplicaView, Roles, StatusError};
 pub use transport::{Clock, Inbound, Outbound, StreamError, SystemClock};

@@ -25,6 +25,24 @@ pub struct ReplicaView {
     pub last_heard_ns: u64,
     /// Its last heartbeat, if any arrived.
     pub status: Option<ReplicaStatus>,
+    /// Its liveness link (a TCP connection its process holds open to the sequencer).
+    pub link: Link,
+}
+
+/// A replica's liveness link, as the sequencer last saw it.
+///
+/// The link is a crash detector: when a replica's process dies, its kernel closes the
+/// connection at once, long before its heartbeats are missed. A replica whose link went down is
+/// unhealthy until it links again (a restarted process links at start), whatever heartbeats
+/// still arrive from before its death. A replica that never linked is judged by heartbeats only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Link {
+    /// Not linked since the sequencer started: heartbeats alone decide.
+    #[default]
+    Never,
+    Up,
+    /// The link closed: the process is taken for dead.
+    Down,
 }
 
 /// Why a heartbeat was not taken.
@@ -56,6 +74,7 @@ impl RoleTracker {
                 node,
                 last_heard_ns: 0,
                 status: None,
+                link: Link::Never,
             })
             .collect();
         Self {
@@ -106,8 +125,17 @@ impl RoleTracker {
         Ok(())
     }
 
+    /// A replica's liveness link came up or went down.
+    pub(crate) fn on_link(&mut self, node: NodeId, up: bool) -> Result<(), StatusError> {
+        let view = self
+            .view_mut(node)
+            .ok_or(StatusError::UnknownNode(node.0))?;
+        view.link = if up { Link::Up } else { Link::Down };
+        Ok(())
+    }
+
     /// The role change due at `now`, if any: promote the backup when the primary is silent past
-    /// the timeout or has diverged; give a backup-less primary any healthy replica as backup.
+    /// the timeout, its link went down, or it has diverged; give a backup-less primary any healthy replica as backup.
     pub(crate) fn change_due(&self, now: u64) -> Option<Roles> {
         let roles = self.roles?;
         let next = Term(roles.term.0 + 1);
@@ -139,7 +167,7 @@ impl RoleTracker {
             };
             let alive = now.saturating_sub(view.last_heard_ns) <= limit;
             let diverged = view.status.is_some_and(|s| s.role == ReplicaRole::Diverged);
-            alive && !diverged
+            alive && !diverged && view.link != Link::Down
         })
     }
 

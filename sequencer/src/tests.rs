@@ -434,6 +434,53 @@ fn a_diverged_primary_is_replaced_at_once() {
 }
 
 #[test]
+fn a_primary_whose_link_closes_is_replaced_at_the_next_tick_despite_late_heartbeats() {
+    let mut sequencer = Sequencer::new(config());
+    let both = [(1, ReplicaRole::Primary), (2, ReplicaRole::Backup)];
+    for node in [1, 2] {
+        sequencer.on_replica_link(NodeId(node), true).unwrap();
+    }
+    run(&mut sequencer, 0, 3 * MS, &both);
+    sequencer.on_replica_link(NodeId(1), false).unwrap();
+    // A heartbeat node 1 sent before it died arrives after its link closed: it changes nothing.
+    sequencer
+        .on_replica_status(3 * MS, &heartbeat(1, ReplicaRole::Primary))
+        .unwrap();
+    sequencer.on_tick(3 * MS);
+    let out = drain(&mut sequencer);
+    assert_eq!(role_changes(&out), [(1, 1, 2), (2, 2, 1)]);
+    // Still no second change while node 1 is down, heartbeats or not.
+    run(&mut sequencer, 4 * MS, 10 * MS, &both);
+    assert_eq!(role_changes(&drain(&mut sequencer)), []);
+}
+
+#[test]
+fn a_relinked_replica_is_healthy_again_and_can_be_promoted() {
+    let mut sequencer = Sequencer::new(config());
+    let both = [(1, ReplicaRole::Primary), (2, ReplicaRole::Backup)];
+    run(&mut sequencer, 0, 3 * MS, &both);
+    // The backup's link drops (a broken connection, the process alive): no role change, the
+    // primary is fine.
+    sequencer.on_replica_link(NodeId(2), false).unwrap();
+    run(&mut sequencer, 4 * MS, 5 * MS, &both);
+    assert_eq!(role_changes(&drain(&mut sequencer)), [(1, 1, 2)]);
+    // The primary dies while the backup is unlinked: nobody healthy to promote.
+    sequencer.on_replica_link(NodeId(1), false).unwrap();
+    run(&mut sequencer, 6 * MS, 7 * MS, &[(2, ReplicaRole::Backup)]);
+    assert_eq!(role_changes(&drain(&mut sequencer)), []);
+    // The backup links again: promoted at once.
+    sequencer.on_replica_link(NodeId(2), true).unwrap();
+    run(&mut sequencer, 8 * MS, 8 * MS, &[(2, ReplicaRole::Backup)]);
+    assert_eq!(role_changes(&drain(&mut sequencer)), [(2, 2, 1)]);
+}
+
+#[test]
+fn a_link_from_a_stranger_is_refused() {
+    let mut sequencer = Sequencer::new(config());
+    assert!(sequencer.on_replica_link(NodeId(9), true).is_err());
+}
+
+#[test]
 fn heartbeats_from_strangers_are_refused() {
     let mut sequencer = Sequencer::new(config());
     assert!(
