@@ -330,7 +330,8 @@ fn report(
             bail!("the primary was killed but no event from a new primary arrived");
         };
         say(&format!(
-            "failover: kill -> first event from the new primary {:.1} ms (replica timeout {})",
+            "failover: kill -> first event from the new primary {:.1} ms (found by its liveness \
+             link; a hung primary would be found by the replica timeout, {})",
             failover.as_secs_f64() * 1e3,
             args.replica_timeout
         ));

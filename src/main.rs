@@ -49,6 +49,9 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// Print the embedded default cluster configuration (TOML).
     Config,
+    /// An engine's liveness sentinel (started by `lockstep engine` itself).
+    #[command(hide = true)]
+    LivenessSentinel(cluster::sentinel::SentinelArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,6 +70,7 @@ fn main() -> std::process::ExitCode {
         Command::FixClient(args) => fix_client_cmd::run(&args),
         Command::Sim(args) => sim_cmd::run(&args),
         Command::Config => print_defaults(),
+        Command::LivenessSentinel(args) => cluster::sentinel::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

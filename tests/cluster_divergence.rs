@@ -30,8 +30,10 @@ fn cluster(label: &str, stream_base: i32, faulty: u32) -> Fixture {
         stream_base,
     );
     // The faulty engine is restarted below with the fault flag; a primary away that long must
-    // not be failed over (a diverged one is, at once, whatever the timeout).
+    // not be failed over (a diverged one is, at once, whatever the timeout). So no liveness
+    // links either: the stopped engine's would close and fail it over at once.
     settings.replica_timeout = "30s".into();
+    settings.liveness = String::new();
     let hash_interval = settings.hash_interval;
     let mut cluster = LocalCluster::start(settings, dir.path()).unwrap();
     let auditor = cluster.start_auditor().unwrap();

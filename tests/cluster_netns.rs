@@ -616,7 +616,7 @@ fn host_config(mode: Sequenced, h: usize, aeron_dir: &Path, dir: &Path) -> Strin
          [streams.egress]\nchannel = \"aeron:udp?endpoint={gw}:20004\"\n\n\
          [streams.acks]\nchannel = {acks:?}\n\n\
          [journal]\ndir = {:?}\n\n\
-         [sequencer]\nreplica_timeout = \"2s\"\ntimer_interval = \"0s\"\n\n\
+         [sequencer]\nreplica_timeout = \"2s\"\ntimer_interval = \"0s\"\nliveness = \"{seq}:9879\"\n\n\
          [engine]\njournal_catch_up = false\nsnapshots_dir = {:?}\n\n\
          [gateway]\nlisten = \"{gw}:9878\"\nstore = {:?}\n",
         path(aeron_dir),

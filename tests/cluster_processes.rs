@@ -16,12 +16,17 @@ struct Fixture {
 }
 
 fn cluster(label: &str, stream_base: i32) -> Fixture {
+    cluster_with(label, stream_base, |_| {})
+}
+
+fn cluster_with(label: &str, stream_base: i32, adjust: impl FnOnce(&mut Settings)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::new(
+    let mut settings = Settings::new(
         env!("CARGO_BIN_EXE_lockstep").into(),
         transport::unique_aeron_dir(label),
         stream_base,
     );
+    adjust(&mut settings);
     let cluster = LocalCluster::start(settings, dir.path()).unwrap();
     Fixture { cluster, _dir: dir }
 }
@@ -76,6 +81,33 @@ fn killing_the_primary_engine_promotes_the_backup_with_nothing_lost_or_duplicate
     // The old primary restarts: it catches up from the journal and rejoins as backup.
     cluster.start_engine(1).unwrap();
     cluster.submit(&commands[3_000..]).unwrap();
+    cluster.wait_journaled(commands.len()).unwrap();
+    let (replay, finals) = cluster.finish().unwrap();
+    assert_eq!((finals[&2].term, finals[&2].role.as_str()), (2, "Primary"));
+    assert_eq!((finals[&1].term, finals[&1].role.as_str()), (2, "Backup"));
+    assert_every_event_once_in_order(&cluster, &replay);
+}
+
+/// With a heartbeat timeout far longer than any wait here, only the killed primary's liveness
+/// link (closed by its sentinel) can explain the failover (docs/cluster.md, "Failure
+/// detection"); the restarted engine links again and rejoins as backup.
+#[test]
+fn a_killed_primary_is_found_by_its_liveness_link_long_before_the_timeout() {
+    let Fixture { mut cluster, _dir } = cluster_with("procs-l", 4500, |s| {
+        s.replica_timeout = "3600s".into();
+    });
+    let commands = flow(2_000);
+    cluster.submit(&commands[..1_000]).unwrap();
+    cluster.wait_journaled(1_000).unwrap();
+    cluster.kill_engine(1).unwrap();
+    cluster
+        .wait_until("the backup is promoted in term 2", |c| {
+            let s = c.statuses[&2];
+            Ok(s.role == ReplicaRole::Primary && s.term == Term(2))
+        })
+        .unwrap();
+    cluster.start_engine(1).unwrap();
+    cluster.submit(&commands[1_000..]).unwrap();
     cluster.wait_journaled(commands.len()).unwrap();
     let (replay, finals) = cluster.finish().unwrap();
     assert_eq!((finals[&2].term, finals[&2].role.as_str()), (2, "Primary"));

@@ -63,6 +63,8 @@ pub(crate) struct ClusterConfig {
     pub(crate) journal: journal::Config,
     pub(crate) replicas: Vec<NodeId>,
     pub(crate) replica_timeout: Duration,
+    /// Where the sequencer takes the engines' liveness links (`None`: no links).
+    pub(crate) liveness: Option<std::net::SocketAddr>,
     pub(crate) start_grace: Duration,
     pub(crate) timer_interval: Duration,
     pub(crate) republish: u64,
@@ -138,6 +140,7 @@ struct RawJournal {
 struct RawSequencer {
     replicas: Vec<u32>,
     replica_timeout: String,
+    liveness: String,
     start_grace: String,
     timer_interval: String,
     snapshot_interval: u64,
@@ -329,6 +332,8 @@ fn validate(raw: Raw, origin: &str) -> Result<ClusterConfig, ConfigError> {
         journal: validate_journal(&raw.journal).map_err(|(key, r)| err(key, r))?,
         replicas,
         replica_timeout,
+        liveness: validate_liveness(&raw.sequencer.liveness)
+            .map_err(|r| err("sequencer.liveness", r))?,
         timer_interval: duration("sequencer.timer_interval", &raw.sequencer.timer_interval)?,
         republish: raw.sequencer.republish,
         start_grace: duration("sequencer.start_grace", &raw.sequencer.start_grace)?,
@@ -346,6 +351,21 @@ fn validate(raw: Raw, origin: &str) -> Result<ClusterConfig, ConfigError> {
         })?,
         gateway: super::gateway::validate(raw.gateway).map_err(|(key, r)| err(&key, r))?,
     })
+}
+
+fn validate_liveness(text: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let address: std::net::SocketAddr = text.parse().map_err(|_| {
+        format!("{text:?}: expected an IP address and port, like 127.0.0.1:9879, or \"\"")
+    })?;
+    if address.port() == 0 {
+        return Err(format!(
+            "{text:?}: engines must know the port; 0 is not one"
+        ));
+    }
+    Ok(Some(address))
 }
 
 fn validate_replicas(nodes: &[u32]) -> Result<Vec<NodeId>, String> {
@@ -472,6 +492,9 @@ mod tests {
         assert_eq!(config.idle, IdleConfig::Backoff);
         assert_eq!(config.replicas, vec![NodeId(1), NodeId(2)]);
         assert_eq!(config.streams.egress.stream_id, StreamId(1004));
+        assert_eq!(config.liveness, Some("127.0.0.1:9879".parse().unwrap()));
+        let off = load_text("[sequencer]\nliveness = \"\"\n").unwrap();
+        assert_eq!(off.liveness, None);
         assert_eq!(
             config.snapshots_dir(NodeId(2)),
             PathBuf::from("lockstep-data/snapshots-2")
@@ -521,6 +544,13 @@ mod tests {
             key_of("[sequencer]\nreplica_timeout = \"soon\"\n").as_deref(),
             Some("sequencer.replica_timeout")
         );
+        for bad in ["localhost:9879", "127.0.0.1", "127.0.0.1:0"] {
+            assert_eq!(
+                key_of(&format!("[sequencer]\nliveness = {bad:?}\n")).as_deref(),
+                Some("sequencer.liveness"),
+                "{bad}"
+            );
+        }
         assert_eq!(
             key_of("[streams.acks]\nstream_id = 1001\n").as_deref(),
             Some("streams.acks.stream_id")

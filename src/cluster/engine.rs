@@ -112,6 +112,9 @@ fn serve(
     fault_at: Option<Seq>,
     stop: &StopFlag,
 ) -> anyhow::Result<()> {
+    if let Some(address) = config.liveness {
+        super::sentinel::watch_engine(address, node);
+    }
     let client = connect(config, &format!("lockstep-engine-{}", node.0))?;
     let s = &config.streams;
     let streams = AgentStreams {

@@ -15,6 +15,7 @@ pub(crate) mod config;
 pub(crate) mod driver;
 pub(crate) mod engine;
 pub(crate) mod gateway;
+pub(crate) mod sentinel;
 pub(crate) mod sequencer;
 mod streams;
 

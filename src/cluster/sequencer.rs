@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
+use liveness::{LinkChange, LivenessListener};
 use sequencer::{SequencerAgent, SequencerConfig};
 use transport::{IdleStrategy as _, SystemClock};
 
@@ -58,6 +59,22 @@ pub(crate) fn run(args: &SequencerArgs) -> anyhow::Result<()> {
     result
 }
 
+/// A replica linked or lost its link: the core fails over a dead primary at its next tick.
+fn on_link_change<C, I, S, P>(agent: &mut SequencerAgent<C, I, S, P>, change: LinkChange)
+where
+    C: transport::Clock,
+    I: transport::Inbound,
+    S: transport::Inbound,
+    P: transport::Outbound,
+{
+    let (node, up) = (change.node.0, change.up);
+    match agent.on_replica_link(change.node, change.up) {
+        Ok(()) if up => tracing::info!(node, "liveness link up"),
+        Ok(()) => tracing::warn!(node, "liveness link closed: the engine is taken for dead"),
+        Err(e) => tracing::warn!(node, error = %e, "liveness link refused"),
+    }
+}
+
 /// Runs the agent until `stop`; the client and its streams close before the driver does.
 fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<()> {
     let client = connect(config, "lockstep-sequencer")?;
@@ -90,9 +107,20 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
         journal = %config.journal_dir.display(),
         "sequencer running"
     );
+    let mut links = match config.liveness {
+        Some(address) => Some(
+            LivenessListener::bind(address, &config.replicas).with_context(|| {
+                format!("listening for liveness links on {address} (sequencer.liveness)")
+            })?,
+        ),
+        None => None,
+    };
     let mut idle = config.idle.build();
     while !stop.is_stopped() {
-        let work = agent.do_work().context("sequencer duty cycle")?;
+        let mut work = agent.do_work().context("sequencer duty cycle")?;
+        if let Some(links) = &mut links {
+            work += links.poll(|change| on_link_change(&mut agent, change));
+        }
         idle.idle(work);
     }
     // Publish what is journaled, so engines stop level with the journal (bounded: a stalled

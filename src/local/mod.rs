@@ -79,6 +79,9 @@ pub struct Settings {
     pub heartbeat_interval: String,
     /// `run.idle` of every process.
     pub idle: String,
+    /// `sequencer.liveness`: where engines link to the sequencer ("": no links, heartbeats
+    /// alone detect a dead primary).
+    pub liveness: String,
     /// Keep every delivered event (for comparison with an offline replay).
     pub keep_events: bool,
 }
@@ -99,6 +102,7 @@ impl Settings {
             hash_interval: 64,
             heartbeat_interval: "10ms".into(),
             idle: "backoff".into(),
+            liveness: free_local_address(),
             keep_events: true,
         }
     }
@@ -111,7 +115,8 @@ impl Settings {
         format!(
             "[aeron]\ndir = {:?}\nembedded_driver = false\n\n{}{}{}{}{}\n\
              [journal]\ndir = {:?}\ndurability = {:?}\nsegment_size_bytes = 67108864\n\n\
-             [sequencer]\nreplica_timeout = {:?}\ntimer_interval = {:?}\nsnapshot_interval = {}\n\n\
+             [sequencer]\nreplica_timeout = {:?}\ntimer_interval = {:?}\nsnapshot_interval = {}\n\
+             liveness = {:?}\n\n\
              [engine]\nhash_interval = {}\nheartbeat_interval = {:?}\nsnapshots_dir = {:?}\n\n\
              [gateway]\nstore = {:?}\n\n[run]\nidle = {:?}\n",
             self.aeron_dir.display().to_string(),
@@ -125,6 +130,7 @@ impl Settings {
             self.replica_timeout,
             self.timer_interval,
             self.snapshot_interval,
+            self.liveness,
             self.hash_interval,
             self.heartbeat_interval,
             dir.join("snapshots-{node}").display().to_string(),
@@ -132,6 +138,13 @@ impl Settings {
             self.idle,
         )
     }
+}
+
+/// A free port on 127.0.0.1 (free when asked: the sequencer binds it a moment later).
+fn free_local_address() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or_else(|_| String::new(), |a| a.to_string())
 }
 
 enum Driver {
