@@ -23,6 +23,10 @@ pub struct ProcessFaults {
     pub bit_flip: f64,
     /// Longest time a crashed process stays down.
     pub restart_ns_max: u64,
+    /// Replicas hold liveness links to the sequencer (a crash is reported at once).
+    pub liveness_links: bool,
+    /// A live replica's link breaks (and comes back), per step.
+    pub link_break: f64,
 }
 
 impl ProcessFaults {
@@ -37,6 +41,8 @@ impl ProcessFaults {
             torn: 0.0,
             bit_flip: 0.0,
             restart_ns_max: 0,
+            liveness_links: false,
+            link_break: 0.0,
         }
     }
 }
@@ -97,6 +103,8 @@ impl SimConfig {
                 torn: 0.5,
                 bit_flip: pick(&mut rng, &[0.0, 0.2]),
                 restart_ns_max: 20_000_000,
+                liveness_links: pick(&mut rng, &[true, false]),
+                link_break: pick(&mut rng, &[0.0, 0.0005]),
             },
             fault_window_ns: 50_000_000 + rng.below(200_000_000),
             liveness_ns_max: 2_000_000_000,

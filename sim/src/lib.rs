@@ -5,7 +5,8 @@
 //! The network ([`net`]) loses, duplicates, reorders and delays messages and partitions nodes;
 //! processes crash and restart from what their storage durably holds; the sequencer's disk
 //! ([`SimDisk`], over `journal::MemStorage`) loses power mid-sync, tearing or dropping the
-//! un-synced tail, and sometimes has a bit flipped in a durable record. After every step the
+//! un-synced tail, and sometimes has a bit flipped in a durable record. The replicas' liveness
+//! links report crashes to the sequencer, and sometimes break while both ends live. After every step the
 //! checker holds the run to the invariants of [`Invariant`]; a failing seed prints a one-line
 //! reproduction (`lockstep sim --seed S`). See `docs/simulation.md`.
 
@@ -14,6 +15,7 @@ mod client;
 mod config;
 mod disk;
 mod gateway;
+mod links;
 pub mod net;
 mod trace;
 mod world;

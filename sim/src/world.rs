@@ -20,6 +20,7 @@ use crate::client::FixClient;
 use crate::config::{Sabotage, SimConfig};
 use crate::disk::SimDisk;
 use crate::gateway::{Accepted, SimGateway};
+use crate::links::{LINK_DELAY_NS_MAX, Links, RELINK_NS_MAX};
 use crate::net::{Net, NetHandle, Node, SimIn, SimOut, Stream, chance};
 
 /// Virtual time per step.
@@ -76,6 +77,10 @@ pub struct RunStats {
     pub duplicated: u64,
     pub partitions: u64,
     pub crashes: u64,
+    /// Closed liveness links the sequencer was told of (crashes and breaks).
+    pub link_downs: u64,
+    /// Links broken while both ends lived.
+    pub link_breaks: u64,
     pub power_losses: u64,
     pub bit_flips: u64,
 }
@@ -96,6 +101,7 @@ struct World {
     operator_next_ns: u64,
     checker: Checker,
     restarts: BTreeMap<Node, u64>,
+    links: Links,
     /// When the last fault healed (a partition ended, a process came back).
     healed_ns: u64,
     /// The seq whose bytes were flipped, once one was.
@@ -209,6 +215,7 @@ impl World {
             setup,
             operator_next_ns: 0,
             restarts: BTreeMap::new(),
+            links: Links::default(),
             healed_ns: 0,
             flipped: None,
             recovery_pending: false,
@@ -243,6 +250,11 @@ impl World {
         .map_err(|e| (Invariant::NoUnexpectedFailure, format!("sequencer: {e}")))?;
         self.sequencer = Some(agent);
         self.recovery_pending = false;
+        for i in 0..2 {
+            if self.replicas[i].is_some() {
+                self.link_change(i, true);
+            }
+        }
         self.net.borrow_mut().restarted(Node::Sequencer);
         self.checker.after_restart(&self.disk)
     }
@@ -278,14 +290,43 @@ impl World {
             agent.fault_inject_divergence_at(protocol::Seq(seq));
         }
         self.replicas[i] = Some(agent);
+        self.link_change(i, true);
         self.net.borrow_mut().restarted(node);
         Ok(())
+    }
+
+    /// Replica `i`'s link comes up or closes, reaching the sequencer after a short delay (if
+    /// links are on and the sequencer runs).
+    fn link_change(&mut self, i: usize, up: bool) {
+        if !self.config.processes.liveness_links || self.sequencer.is_none() {
+            return;
+        }
+        let at = self.now() + self.rng.below(LINK_DELAY_NS_MAX);
+        self.links.push(at, NodeId([1, 2][i]), up);
+    }
+
+    /// A live replica's link breaks while it lives, and comes back.
+    fn break_a_link(&mut self) {
+        let i = self.rng.index(2);
+        if self.replicas[i].is_none() || self.sequencer.is_none() {
+            return;
+        }
+        self.link_change(i, false);
+        self.stats.link_breaks += 1;
+        let back = self.now() + 1 + self.rng.below(RELINK_NS_MAX);
+        self.links.push(back, NodeId([1, 2][i]), true);
     }
 
     fn schedule_restart(&mut self, node: Node) {
         let down_ns = 1 + self.rng.below(self.config.processes.restart_ns_max.max(1));
         let at = self.now() + down_ns;
         self.restarts.insert(node, at);
+        match node {
+            Node::Sequencer => self.links.sequencer_down(),
+            Node::Replica1 => self.link_change(0, false),
+            Node::Replica2 => self.link_change(1, false),
+            Node::Gateway | Node::Operator => {}
+        }
         self.net.borrow_mut().crashed(node);
         self.stats.crashes += 1;
     }
@@ -308,6 +349,9 @@ impl World {
             self.net.borrow_mut().partition(node, until);
             self.healed_ns = self.healed_ns.max(until);
             self.stats.partitions += 1;
+        }
+        if faults.liveness_links && chance(&mut self.rng, faults.link_break) {
+            self.break_a_link();
         }
         if chance(&mut self.rng, faults.crash) {
             match self.rng.index(3) {
@@ -415,6 +459,12 @@ impl World {
         let Some(agent) = self.sequencer.as_mut() else {
             return Ok(None);
         };
+        while let Some((node, up)) = self.links.pop_due(self.clock.0.get()) {
+            self.stats.link_downs += u64::from(!up);
+            agent
+                .on_replica_link(node, up)
+                .map_err(|e| (Invariant::NoUnexpectedFailure, format!("link: {e}")))?;
+        }
         match agent.do_work() {
             Ok(_) => Ok(None),
             Err(_) if self.disk.failing() => {

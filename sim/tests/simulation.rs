@@ -47,10 +47,16 @@ fn faults_really_happen() {
         totals.partitions += s.partitions;
         totals.crashes += s.crashes;
         totals.power_losses += s.power_losses;
+        totals.link_downs += s.link_downs;
+        totals.link_breaks += s.link_breaks;
     }
     assert!(totals.lost > 1_000 && totals.duplicated > 100, "{totals:?}");
     assert!(totals.partitions > 20 && totals.crashes > 20, "{totals:?}");
     assert!(totals.power_losses > 5, "{totals:?}");
+    assert!(
+        totals.link_downs > 10 && totals.link_breaks > 2,
+        "{totals:?}"
+    );
 }
 
 fn violated(config: SimConfig) -> Invariant {
