@@ -228,12 +228,15 @@ fn kill_primary(cluster: &mut LocalCluster, start: Instant) -> anyhow::Result<Ki
     let (node, term) = cluster
         .primary()
         .context("no engine reports itself primary")?;
-    let at = start.elapsed();
-    let pid = cluster
+    let proc = cluster
         .engines
-        .get(&node)
-        .map_or(0, lockstep::local::Proc::pid);
-    cluster.kill_engine(node)?;
+        .get_mut(&node)
+        .context("the primary's process")?;
+    let pid = proc.pid();
+    // Signal only: the dead engine is reaped when it rejoins, so egress keeps being read while
+    // the kernel tears it down.
+    let at = start.elapsed();
+    proc.kill_now()?;
     say(&format!(
         "{:7.3} s  SIGKILL engine {node}, the primary in term {} (pid {pid})",
         at.as_secs_f64(),
@@ -270,6 +273,7 @@ fn rejoin(cluster: &mut LocalCluster, kill: &mut Kill, start: Instant) -> anyhow
     if kill.rejoined || start.elapsed() < kill.at + failover + Duration::from_millis(500) {
         return Ok(());
     }
+    cluster.kill_engine(kill.node)?;
     cluster.start_engine(kill.node)?;
     kill.rejoined = true;
     say(&format!(

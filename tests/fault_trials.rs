@@ -214,9 +214,10 @@ fn trial(victim: Victim, seed: u64, stream_base: i32) -> Option<Failover> {
                 // Only the signal here: the killed engine is reaped when it is restarted,
                 // so this loop keeps reading egress while the kernel tears it down.
                 Victim::Primary | Victim::Backup => {
-                    signal_now(cluster.engines[&node].pid(), libc::SIGKILL);
+                    cluster.engines.get_mut(&node).unwrap().kill_now().unwrap();
                 }
-                Victim::HungPrimary => signal_now(cluster.engines[&node].pid(), libc::SIGSTOP),
+                // Through the `kill` command: the timing includes starting it (conservative).
+                Victim::HungPrimary => cluster.engines[&node].signal("-STOP").unwrap(),
                 Victim::Sequencer => cluster.kill_sequencer().unwrap(),
                 Victim::Gateway => gateway.kill().unwrap(),
             }
@@ -290,16 +291,6 @@ fn wall_clock_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970");
     u64::try_from(since.as_nanos()).expect("before 2554")
-}
-
-/// Sends `signal` by PID from this process, at once (the `kill` command `Proc` runs takes
-/// milliseconds to start on a loaded machine, which would blur when the fault began).
-#[allow(unsafe_code)]
-fn signal_now(pid: u32, signal: libc::c_int) {
-    let pid = libc::pid_t::try_from(pid).expect("a pid fits pid_t");
-    // SAFETY: kill(2) takes two integers and touches none of this process's memory.
-    let rc = unsafe { libc::kill(pid, signal) };
-    assert_eq!(rc, 0, "kill({pid}, {signal})");
 }
 
 /// Copies a failed trial's files (configuration, journal, every process's log) where they

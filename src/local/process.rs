@@ -103,9 +103,17 @@ impl Proc {
 
     /// SIGKILL, and waits for it to be gone.
     pub fn kill(&mut self) -> anyhow::Result<()> {
-        self.signal("-KILL")?;
+        self.kill_now()?;
         self.wait()?;
         Ok(())
+    }
+
+    /// SIGKILL at once (kill(2) from this process, no `kill` command to start), without
+    /// waiting: the caller times what follows the signal, and reaps it later ([`Proc::kill`]).
+    pub fn kill_now(&mut self) -> anyhow::Result<()> {
+        self.child
+            .kill()
+            .with_context(|| format!("SIGKILL {} ({})", self.name, self.child.id()))
     }
 
     /// SIGTERM, a clean exit, and what it printed on stdout.
