@@ -115,6 +115,70 @@ fn a_killed_primary_is_found_by_its_liveness_link_long_before_the_timeout() {
     assert_every_event_once_in_order(&cluster, &replay);
 }
 
+/// The children of process `pid` (over all its threads: the sentinel keeper is a thread).
+fn children(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// A sentinel killed while its engine lives closes the link: that costs a role change (the
+/// engine is taken for dead), and the engine starts another sentinel, whose link is the only
+/// way the next failover can reach this engine within the one-hour timeout.
+#[test]
+fn a_killed_sentinel_is_replaced_and_its_engine_can_be_promoted_again() {
+    let Fixture { mut cluster, _dir } = cluster_with("procs-s", 4600, |s| {
+        s.replica_timeout = "3600s".into();
+    });
+    let commands = flow(1_500);
+    cluster.submit(&commands[..500]).unwrap();
+    cluster.wait_journaled(500).unwrap();
+    let engine = cluster.engines[&1].pid();
+    let mut sentinel = Vec::new();
+    cluster
+        .wait_until("engine 1 has its sentinel", |_| {
+            sentinel = children(engine);
+            Ok(sentinel.len() == 1)
+        })
+        .unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &sentinel[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    cluster
+        .wait_until("node 2 is promoted in term 2", |c| {
+            Ok(c.statuses[&2].role == ReplicaRole::Primary && c.statuses[&2].term == Term(2))
+        })
+        .unwrap();
+    cluster
+        .wait_until("engine 1 has a new sentinel", |_| {
+            let now = children(engine);
+            Ok(now.len() == 1 && now != sentinel)
+        })
+        .unwrap();
+    cluster.submit(&commands[500..1_000]).unwrap();
+    cluster.wait_journaled(1_000).unwrap();
+    cluster.kill_engine(2).unwrap();
+    cluster
+        .wait_until("node 1 is promoted in term 3", |c| {
+            Ok(c.statuses[&1].role == ReplicaRole::Primary && c.statuses[&1].term == Term(3))
+        })
+        .unwrap();
+    cluster.start_engine(2).unwrap();
+    cluster.submit(&commands[1_000..]).unwrap();
+    cluster.wait_journaled(commands.len()).unwrap();
+    let (replay, finals) = cluster.finish().unwrap();
+    assert_eq!((finals[&1].term, finals[&1].role.as_str()), (3, "Primary"));
+    assert_every_event_once_in_order(&cluster, &replay);
+}
+
 #[test]
 fn a_killed_sequencer_restarts_and_the_journal_continues_without_a_gap() {
     let Fixture { mut cluster, _dir } = cluster("procs-c", 3300);
