@@ -1,9 +1,8 @@
 //! Building FIX 4.4 messages: the standard header in the standard order, BodyLength and
 //! CheckSum computed, into a reused buffer.
 
-use std::io::Write as _;
-
 use super::decode::checksum;
+use super::digits::push_u64;
 use super::{BEGIN_STRING, SOH, tag};
 
 /// The session fields every message carries.
@@ -64,7 +63,8 @@ impl MessageBuilder {
         if value.is_empty() || value.contains(&SOH) {
             return Err(EncodeError::BadValue(tag));
         }
-        write!(self.body, "{tag}=").expect("writing to a Vec");
+        push_u64(&mut self.body, u64::from(tag));
+        self.body.push(b'=');
         self.body.extend_from_slice(value);
         self.body.push(SOH);
         Ok(self)
@@ -72,7 +72,9 @@ impl MessageBuilder {
 
     /// Appends `tag=<decimal>`.
     pub fn field_u64(&mut self, tag: u32, value: u64) -> &mut Self {
-        write!(self.body, "{tag}={value}").expect("writing to a Vec");
+        push_u64(&mut self.body, u64::from(tag));
+        self.body.push(b'=');
+        push_u64(&mut self.body, value);
         self.body.push(SOH);
         self
     }
@@ -83,11 +85,15 @@ impl MessageBuilder {
         self.out.extend_from_slice(b"8=");
         self.out.extend_from_slice(BEGIN_STRING);
         self.out.push(SOH);
-        write!(self.out, "9={}", self.body.len()).expect("writing to a Vec");
+        self.out.extend_from_slice(b"9=");
+        push_u64(&mut self.out, self.body.len() as u64);
         self.out.push(SOH);
         self.out.extend_from_slice(&self.body);
         let sum = checksum(&self.out);
-        write!(self.out, "10={sum:03}").expect("writing to a Vec");
+        let mut digits = [0u8; 3];
+        super::digits::write_fixed::<3>(&mut digits, u64::from(sum));
+        self.out.extend_from_slice(b"10=");
+        self.out.extend_from_slice(&digits);
         self.out.push(SOH);
         &self.out
     }

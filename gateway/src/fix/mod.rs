@@ -1,10 +1,12 @@
 //! FIX 4.4 tag=value: framing, parsing and building messages. Sans-IO: bytes in, bytes out.
 
 mod decode;
+mod digits;
 mod encode;
 
 pub(crate) use decode::parse_digits;
 pub use decode::{Decoder, FIELDS_MAX, Frame, FrameError, Garbled, MESSAGE_SIZE_MAX, checksum};
+pub(crate) use digits::{push_u64, push_u64_padded, write_fixed};
 pub use encode::{EncodeError, Header, MessageBuilder};
 
 /// The field delimiter.

@@ -50,14 +50,22 @@ fn parse_scaled(text: &[u8], decimals: u32) -> Option<u64> {
 /// `value` units of `10^-decimals` as FIX decimal text.
 #[must_use]
 pub fn format_price(value: i64, decimals: u32) -> String {
-    if decimals == 0 {
-        return value.to_string();
+    // Digits written directly (no formatting machinery: this runs for every report).
+    let mut out = Vec::with_capacity(24);
+    if value < 0 {
+        out.push(b'-');
     }
-    let scale = 10u64.pow(decimals.min(PRICE_DECIMALS_MAX));
-    let sign = if value < 0 { "-" } else { "" };
     let magnitude = value.unsigned_abs();
-    let width = usize::try_from(decimals).unwrap_or(0);
-    format!("{sign}{}.{:0width$}", magnitude / scale, magnitude % scale)
+    if decimals == 0 {
+        crate::fix::push_u64(&mut out, magnitude);
+    } else {
+        let scale = 10u64.pow(decimals.min(PRICE_DECIMALS_MAX));
+        let width = usize::try_from(decimals).unwrap_or(0);
+        crate::fix::push_u64(&mut out, magnitude / scale);
+        out.push(b'.');
+        crate::fix::push_u64_padded(&mut out, magnitude % scale, width);
+    }
+    String::from_utf8(out).expect("ASCII digits and signs")
 }
 
 #[cfg(test)]

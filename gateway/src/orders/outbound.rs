@@ -16,7 +16,10 @@ use crate::session::format_utc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixMessage {
     pub msg_type: &'static [u8],
-    pub fields: Vec<(u32, Vec<u8>)>,
+    /// (tag, end of its value in `values`), in order; each value starts where the previous
+    /// ends. One buffer for all values: a report is built with two allocations, not twenty.
+    fields: Vec<(u32, u32)>,
+    values: Vec<u8>,
 }
 
 impl FixMessage {
@@ -24,30 +27,40 @@ impl FixMessage {
         Self {
             msg_type,
             fields: Vec::with_capacity(24),
+            values: Vec::with_capacity(256),
         }
     }
 
     fn with(mut self, tag: u32, value: impl AsRef<[u8]>) -> Self {
         let value = value.as_ref();
         if !value.is_empty() {
-            self.fields.push((tag, value.to_vec()));
+            self.values.extend_from_slice(value);
+            let end = u32::try_from(self.values.len()).expect("a message's values fit u32");
+            self.fields.push((tag, end));
         }
         self
+    }
+
+    /// Each field's tag and value, in order.
+    fn iter(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        let mut start = 0;
+        self.fields.iter().map(move |&(tag, end)| {
+            let value = &self.values[start..end as usize];
+            start = end as usize;
+            (tag, value)
+        })
     }
 
     /// The value of `tag`, if set.
     #[must_use]
     pub fn get(&self, tag: u32) -> Option<&[u8]> {
-        self.fields
-            .iter()
-            .find(|(t, _)| *t == tag)
-            .map(|(_, v)| v.as_slice())
+        self.iter().find(|(t, _)| *t == tag).map(|(_, v)| v)
     }
 
     /// Writes the body into a message being built.
     pub fn write(&self, builder: &mut MessageBuilder) -> Result<(), EncodeError> {
-        for (tag, value) in &self.fields {
-            builder.field(*tag, value)?;
+        for (tag, value) in self.iter() {
+            builder.field(tag, value)?;
         }
         Ok(())
     }

@@ -177,6 +177,8 @@ pub struct Gateway<I, O, A> {
     /// Set while waiting for the primary to answer a replay request: (the point, when the
     /// request last went out).
     replay: Option<(Seq, Option<u64>)>,
+    /// Scratch for the events of one egress poll (kept: a poll's worth is 40 KB).
+    egress_events: Vec<protocol::EgressEvent>,
     recovered: Option<crate::store::Recovered>,
     /// Whether the ingress stream had a subscriber at the last duty cycle.
     ingress_connected: bool,
@@ -237,6 +239,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             store: None,
             stored_cursor: EgressCursor::default(),
             replay: None,
+            egress_events: Vec::with_capacity(EGRESS_POLL_MAX),
             recovered: None,
             ingress_connected: false,
         };

@@ -145,7 +145,8 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
 
     /// Events from the primary: each to its session, as FIX.
     pub(super) fn take_egress(&mut self, now_ns: u64) -> Result<usize, StreamError> {
-        let mut events = Vec::with_capacity(EGRESS_POLL_MAX);
+        let mut events = std::mem::take(&mut self.egress_events);
+        events.clear();
         let (cursor, replay, consumer) = (&mut self.cursor, &mut self.replay, self.config.consumer);
         let work = self.egress.poll(EGRESS_POLL_MAX, &mut |bytes| {
             if let Some((after, _)) = *replay {
@@ -214,6 +215,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 self.drain(id, now_ns);
             }
         }
+        self.egress_events = events;
         Ok(work)
     }
 

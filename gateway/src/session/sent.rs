@@ -3,6 +3,9 @@
 
 use std::collections::VecDeque;
 
+/// Messages `range` walks from the back before it falls back to a binary search.
+const SCAN_FROM_BACK_MAX: usize = 16;
+
 /// An application message as sent: its sequence number, and its whole bytes (the resend
 /// rebuilds the header with PossDupFlag and OrigSendingTime from them).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +38,13 @@ impl SentStore {
 
     /// The messages kept with `begin <= seq <= end`, in order.
     pub(crate) fn range(&self, begin: u64, end: u64) -> impl Iterator<Item = &Sent> {
-        let start = self.kept.partition_point(|s| s.seq < begin);
+        // The store asks after every duty cycle for what is new since it last looked: usually
+        // nothing or the last few, found from the back without a search.
+        let newest = self.kept.iter().rev().take(SCAN_FROM_BACK_MAX);
+        let start = match newest.take_while(|s| s.seq >= begin).count() {
+            n if n < SCAN_FROM_BACK_MAX => self.kept.len() - n,
+            _ => self.kept.partition_point(|s| s.seq < begin),
+        };
         self.kept.range(start..).take_while(move |s| s.seq <= end)
     }
 
@@ -53,5 +62,38 @@ impl SentStore {
 
     pub(crate) fn clear(&mut self) {
         self.kept.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The scan from the back and the binary search agree with a plain filter.
+        #[test]
+        fn range_is_the_kept_messages_between_the_bounds(
+            gaps in proptest::collection::vec(1u64..4, 0..80),
+            kept_max in 1usize..60,
+            begin in 0u64..250,
+            len in 0u64..250,
+        ) {
+            let mut store = SentStore::new(kept_max);
+            let mut seq = 0;
+            for gap in gaps {
+                seq += gap;
+                store.push(seq, Vec::new());
+            }
+            let end = begin.saturating_add(len);
+            let got: Vec<u64> = store.range(begin, end).map(|s| s.seq).collect();
+            let want: Vec<u64> = store
+                .kept
+                .iter()
+                .map(|s| s.seq)
+                .filter(|&s| (begin..=end).contains(&s))
+                .collect();
+            prop_assert_eq!(got, want);
+        }
     }
 }

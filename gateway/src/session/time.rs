@@ -11,14 +11,16 @@ pub fn format_utc(ns: u64) -> [u8; 21] {
     let millis = (ns % NS_PER_SEC) / 1_000_000;
     let (y, m, d) = civil_from_days(secs / SECS_PER_DAY);
     let t = secs % SECS_PER_DAY;
-    let text = format!(
-        "{y:04}{m:02}{d:02}-{:02}:{:02}:{:02}.{millis:03}",
-        t / 3600,
-        (t / 60) % 60,
-        t % 60
-    );
-    let mut out = [0u8; 21];
-    out.copy_from_slice(&text.as_bytes()[..21]);
+    // `YYYYMMDD-HH:MM:SS.sss`, digits written in place (no formatting machinery: this runs
+    // for every message sent).
+    let mut out = *b"00000000-00:00:00.000";
+    crate::fix::write_fixed::<4>(&mut out[0..4], y);
+    crate::fix::write_fixed::<2>(&mut out[4..6], m);
+    crate::fix::write_fixed::<2>(&mut out[6..8], d);
+    crate::fix::write_fixed::<2>(&mut out[9..11], t / 3600);
+    crate::fix::write_fixed::<2>(&mut out[12..14], (t / 60) % 60);
+    crate::fix::write_fixed::<2>(&mut out[15..17], t % 60);
+    crate::fix::write_fixed::<3>(&mut out[18..21], millis);
     out
 }
 
