@@ -55,6 +55,7 @@ impl Engine {
             .find(key, &self.pool)
             .err()
             .ok_or(RejectReason::DuplicateClientOrderId)?;
+        self.client_ids.prefetch_next_block(key);
         let mut price = c.price;
         if c.post_only != PostOnly::Off {
             price = self.post_only_price(book, c.side, price, c.post_only)?;
