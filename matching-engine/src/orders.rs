@@ -55,7 +55,6 @@ impl Engine {
             .find(key, &self.pool)
             .err()
             .ok_or(RejectReason::DuplicateClientOrderId)?;
-        self.client_ids.prefetch_next_block(key);
         let mut price = c.price;
         if c.post_only != PostOnly::Off {
             price = self.post_only_price(book, c.side, price, c.post_only)?;
@@ -341,6 +340,10 @@ impl Engine {
         }
         let o = self.pool.get(slot);
         let (id, side) = (o.id.0, o.side);
+        let key = ClientKey {
+            session: o.session.0,
+            client_order_id: o.client_order_id.0,
+        };
         // Only GTD and stop orders can be in a heap: read the side array for those only.
         if o.expire_time.0 != 0 || o.state == OrderState::PendingStop {
             let [expiry_pos, stop_pos] = self.pool.heap_pos[slot as usize];
@@ -353,12 +356,12 @@ impl Engine {
                     .remove(&mut self.pool, slot);
             }
         }
-        // The client id's entry goes stale, and is dropped lazily (see `clients.rs`). A new
-        // order that never rested was never indexed.
+        // A new order that never rested was never indexed.
         if self.entering.is_some_and(|(entering, _)| entering == slot) {
             self.entering = None;
         } else {
             self.order_ids.remove(id, slot);
+            self.client_ids.remove(key, slot);
         }
         self.accounts.list[links.account as usize].open_orders -= 1;
         self.pool.remove(slot);

@@ -1,7 +1,6 @@
 //! A software prefetch: a hint to start loading a cache line that will be needed soon. Used where
-//! the engine knows an address well before it reads it: the client id table's line for a
-//! session's next block of ids (`clients.rs`), and the order behind a maker being filled, which
-//! is the next maker (`matching.rs`).
+//! the engine knows an address well before it reads it: the order behind a maker being filled,
+//! which is the next maker (`matching.rs`).
 
 /// Starts loading the cache line holding `r` into the caches, without waiting for it.
 #[inline(always)]
