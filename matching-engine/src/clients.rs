@@ -142,7 +142,7 @@ impl ClientIds {
     }
 
     /// The slot of the open order with this key, or where the key would be inserted.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find(&self, key: ClientKey, pool: &OrderPool) -> Result<u32, Vacant> {
         let p = self.position(key);
         if self.bits.get(OCCUPIED, p) {
@@ -164,7 +164,7 @@ impl ClientIds {
 
     /// Indexes the open order in `slot` under `key`, which the order already holds. The caller
     /// checks that no other open order has the key.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, key: ClientKey, slot: u32, pool: &OrderPool) {
         debug_assert!(pool.get(slot).client_order_id.0 == key.client_order_id);
         let p = self.position(key);
@@ -197,7 +197,7 @@ impl ClientIds {
     }
 
     /// Forgets the open order in `slot`, indexed under `key`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&mut self, key: ClientKey, slot: u32) {
         let p = self.position(key);
         // An order is in the overflow iff its position has displaced orders and the ring's entry
