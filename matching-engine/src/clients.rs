@@ -1,90 +1,138 @@
 //! (session, client order id) -> slot, for the open orders: duplicate checks on every new order,
 //! and requests that name an order by its client id.
 //!
-//! Open addressing with linear probing. An entry is 8 bytes: 32 bits of the key's hash (whose low
-//! bits are the home bucket) and the slot. Keys aren't stored: a hash match is confirmed against
-//! the order in the slot (live, same session, same client id). Keys of a session that arrive in a
-//! run (client ids counting up) fill runs of 8 neighbouring buckets, one cache line.
+//! Clients number their orders in sequence (the gateway uses its request ids), so this is a
+//! direct-mapped ring like the order id ring (`ids.rs`): a key's position is its client id plus
+//! an offset drawn from its session, modulo the ring's length. A session's new orders write the
+//! ring sequentially, and the duplicate check of a new id usually reads only the occupancy bits
+//! (a small array), since the position was last used a whole ring of ids ago. Each position keeps
+//! the slot and a 32-bit tag of the key, and a tag match is confirmed against the order itself
+//! (same session, same client id).
 //!
-//! Deletion is lazy: retiring an order (or replacing its client id) leaves its entry behind, so a
-//! retire never touches this table (a random cache line, on a path that is otherwise hot). A stale
-//! entry fails the confirmation, because its slot is free or holds an order with another key, so a
-//! lookup stays exact: it answers a slot only for a live order with exactly that key, and every
-//! live order's entry stays reachable because buckets are only ever emptied all at once. Inserts
-//! take the first empty bucket; when used buckets reach half the table, the table is cleared and
-//! the live orders re-inserted (amortised: live orders fill at most a quarter of the buckets, so
-//! at least a quarter of the buckets of inserts come between rebuilds). Never iterated, never hashed,
-//! rebuilt on restore.
+//! An open order at the position a new key needs (it outlived a ring of its session's ids, or
+//! another session's run of ids reached it) moves to an overflow table, and the position is
+//! marked as having displaced orders (with a count), so lookups consult the overflow only for
+//! such positions. Retiring an order (or replacing its client id) clears one bit, or removes it
+//! from the overflow; it reads the ring entry only at positions with displaced orders.
+//!
+//! Derived state: never iterated, never hashed, rebuilt on restore.
 
+use crate::hash::mix64;
 use crate::pool::OrderPool;
+use crate::table::{Key, Table};
 
 /// A session's client order id: unique among the session's open orders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct ClientKey {
     pub(crate) session: u32,
     pub(crate) client_order_id: u64,
 }
 
 impl ClientKey {
+    /// The key's place on the ring, before the modulo: ids of one session are consecutive.
     #[inline]
-    fn hash32(self) -> u32 {
-        // One multiply: the block of 8 ids and the session, mixed, then folded; the id's low 3
-        // bits pick the bucket within the block.
-        let block = (self.client_order_id >> 3) ^ u64::from(self.session).rotate_left(40);
-        let m = block.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let h = (m ^ (m >> 29)) << 3 ^ (self.client_order_id & 7);
-        // Truncation is the point: 32 bits of the hash are kept.
-        #[allow(clippy::cast_possible_truncation)]
-        let h = h as u32;
-        h
+    fn ring_id(self) -> u64 {
+        // One multiply: sessions start their runs far apart.
+        let base = u64::from(self.session).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.client_order_id.wrapping_add(base)
     }
 }
 
-const EMPTY: u32 = u32::MAX;
-const EMPTY_ENTRY: Entry = Entry {
-    hash: 0,
-    slot: EMPTY,
-};
+/// Overflow keys: hashed whole; never in the table's direct array.
+impl Key for ClientKey {
+    fn hash64(self) -> u64 {
+        mix64(self.client_order_id ^ u64::from(self.session).rotate_left(40))
+    }
 
-/// Where a key found absent would go: its hash and the empty bucket that ended the probe (the
-/// bucket an insert takes). Valid until the table next changes.
+    fn to_u64(self) -> u64 {
+        u64::MAX
+    }
+}
+
+/// A key found absent: where [`ClientIds::insert_vacant`] puts it. Valid until the table next
+/// changes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Vacant {
-    hash: u32,
-    bucket: u32,
+    key: ClientKey,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    hash: u32,
+    /// The key's tag: equal tags are confirmed against the order.
+    tag: u32,
     slot: u32,
+}
+
+/// Two bits per ring position, `OCCUPIED` and `DISPLACED`, kept as a pair of words per 64
+/// positions so that a lookup, which may test both, reads one cache line.
+#[derive(Debug)]
+struct Bits(Vec<[u64; 2]>);
+
+const OCCUPIED: usize = 0;
+const DISPLACED: usize = 1;
+
+impl Bits {
+    fn get(&self, which: usize, p: usize) -> bool {
+        self.0[p / 64][which] & (1 << (p % 64)) != 0
+    }
+
+    fn set(&mut self, which: usize, p: usize) {
+        self.0[p / 64][which] |= 1 << (p % 64);
+    }
+
+    fn clear(&mut self, which: usize, p: usize) {
+        self.0[p / 64][which] &= !(1 << (p % 64));
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct ClientIds {
-    entries: Vec<Entry>,
-    mask: u32,
-    /// Buckets not empty: live entries and stale ones.
-    used: u32,
-    /// Rebuild when `used` passes this.
-    used_max: u32,
+    /// The open order whose key maps to each position (valid where `OCCUPIED`).
+    ring: Vec<Entry>,
+    /// Per position: holds an open order (`OCCUPIED`); has displaced orders (`DISPLACED`).
+    bits: Bits,
+    mask: u64,
+    /// Open orders displaced from the ring by a newer key at the same position.
+    overflow: Table<ClientKey>,
+    /// How many displaced orders each position has in the overflow; saturated counts stay
+    /// (the position then stays marked, which costs lookups there an overflow probe, no more).
+    displaced_count: Vec<u16>,
 }
 
 impl ClientIds {
-    /// A table for up to `capacity` open orders (buckets: at least four times that).
+    /// An index for up to `capacity` open orders: four positions per order, so that a session's
+    /// run of ids rarely meets an order still open from its previous lap.
     pub(crate) fn new(capacity: u32) -> Self {
-        let buckets = (capacity as usize * 4).next_power_of_two().max(16);
-        let mask = u32::try_from(buckets - 1).expect("capacity is bounded by ORDERS_LIMIT");
+        let positions = (capacity as usize * 4).next_power_of_two().max(64);
         Self {
-            entries: vec![EMPTY_ENTRY; buckets],
-            mask,
-            used: 0,
-            used_max: mask / 2,
+            // Written now (not zeroed lazily by the OS): sessions write the ring sequentially,
+            // which would otherwise page-fault every 512 orders.
+            ring: vec![
+                Entry {
+                    tag: u32::MAX,
+                    slot: u32::MAX,
+                };
+                positions
+            ],
+            bits: Bits(vec![[0; 2]; positions / 64]),
+            mask: positions as u64 - 1,
+            overflow: Table::new(capacity),
+            displaced_count: vec![0; positions],
         }
     }
 
-    fn next(&self, i: u32) -> u32 {
-        i.wrapping_add(1) & self.mask
+    fn position(&self, key: ClientKey) -> usize {
+        // Truncation is the point: the low bits pick the position.
+        #[allow(clippy::cast_possible_truncation)]
+        let p = (key.ring_id() & self.mask) as usize;
+        p
+    }
+
+    fn tag(key: ClientKey) -> u32 {
+        // Truncation is fine: equal tags are confirmed against the order.
+        #[allow(clippy::cast_possible_truncation)]
+        let tag = (key.client_order_id >> 32) as u32 ^ key.client_order_id as u32 ^ key.session;
+        tag
     }
 
     /// The slot of the open order with this key.
@@ -94,83 +142,85 @@ impl ClientIds {
     }
 
     /// The slot of the open order with this key, or where the key would be inserted.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn find(&self, key: ClientKey, pool: &OrderPool) -> Result<u32, Vacant> {
-        let hash = key.hash32();
-        let mut i = hash & self.mask;
-        loop {
-            let e = self.entries[i as usize];
-            if e.slot == EMPTY {
-                return Err(Vacant { hash, bucket: i });
-            }
-            if e.hash == hash
-                && pool.get_live(e.slot).is_some_and(|o| {
-                    o.session.0 == key.session && o.client_order_id.0 == key.client_order_id
-                })
+        let p = self.position(key);
+        if self.bits.get(OCCUPIED, p) {
+            let e = self.ring[p];
+            if e.tag == Self::tag(key)
+                && pool.get(e.slot).session.0 == key.session
+                && pool.get(e.slot).client_order_id.0 == key.client_order_id
             {
                 return Ok(e.slot);
             }
-            i = self.next(i);
         }
+        if self.bits.get(DISPLACED, p)
+            && let Some(slot) = self.overflow.get(key)
+        {
+            return Ok(slot);
+        }
+        Err(Vacant { key })
     }
 
     /// Indexes the open order in `slot` under `key`, which the order already holds. The caller
     /// checks that no other open order has the key.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, key: ClientKey, slot: u32, pool: &OrderPool) {
-        assert!(slot != EMPTY, "slots are below u32::MAX");
         debug_assert!(pool.get(slot).client_order_id.0 == key.client_order_id);
-        if self.used >= self.used_max {
-            // Indexes every live order, this one included.
-            self.rebuild(pool);
-            return;
-        }
-        self.place(key.hash32(), slot);
-    }
-
-    /// As [`Self::insert`], for a key that [`Self::find`] found absent with no change to the table
-    /// since: the probe is not repeated.
-    #[inline]
-    pub(crate) fn insert_vacant(&mut self, v: Vacant, slot: u32, pool: &OrderPool) {
-        assert!(slot != EMPTY, "slots are below u32::MAX");
-        if self.used >= self.used_max {
-            // Indexes every live order, this one included.
-            self.rebuild(pool);
-            return;
-        }
-        let e = &mut self.entries[v.bucket as usize];
-        assert!(e.slot == EMPTY, "the table changed since the lookup");
-        *e = Entry { hash: v.hash, slot };
-        self.used += 1;
-    }
-
-    fn place(&mut self, hash: u32, slot: u32) {
-        let mut i = hash & self.mask;
-        while self.entries[i as usize].slot != EMPTY {
-            i = self.next(i);
-        }
-        self.entries[i as usize] = Entry { hash, slot };
-        self.used += 1;
-    }
-
-    /// Drops every stale entry: the table then holds the live orders only (at most half full).
-    #[cold]
-    #[inline(never)]
-    fn rebuild(&mut self, pool: &OrderPool) {
-        self.entries.fill(EMPTY_ENTRY);
-        self.used = 0;
-        for slot in pool.live_slots() {
-            let o = pool.get(slot);
-            let key = ClientKey {
+        let p = self.position(key);
+        let entry = Entry {
+            tag: Self::tag(key),
+            slot,
+        };
+        if self.bits.get(OCCUPIED, p) {
+            // The open order there moves to the overflow; the ring keeps the newer key.
+            let other = self.ring[p].slot;
+            let o = pool.get(other);
+            let other_key = ClientKey {
                 session: o.session.0,
                 client_order_id: o.client_order_id.0,
             };
-            self.place(key.hash32(), slot);
+            assert!(other_key != key, "client keys are unique among open orders");
+            self.overflow.insert(other_key, other);
+            self.displaced_count[p] = self.displaced_count[p].saturating_add(1);
+            self.bits.set(DISPLACED, p);
         }
-        assert!(
-            self.used < self.used_max,
-            "live orders fill at most a quarter"
-        );
+        self.ring[p] = entry;
+        self.bits.set(OCCUPIED, p);
+    }
+
+    /// As [`Self::insert`], for a key that [`Self::find`] found absent with no change to the table
+    /// since.
+    #[inline]
+    pub(crate) fn insert_vacant(&mut self, v: Vacant, slot: u32, pool: &OrderPool) {
+        self.insert(v.key, slot, pool);
+    }
+
+    /// Forgets the open order in `slot`, indexed under `key`.
+    #[inline(always)]
+    pub(crate) fn remove(&mut self, key: ClientKey, slot: u32) {
+        let p = self.position(key);
+        // An order is in the overflow iff its position has displaced orders and the ring's entry
+        // there is not this order (the ring holds distinct live slots only while occupied).
+        let in_overflow = self.bits.get(DISPLACED, p)
+            && !(self.bits.get(OCCUPIED, p) && self.ring[p].slot == slot);
+        if in_overflow {
+            let removed = self.overflow.remove(key);
+            assert!(
+                removed == Some(slot),
+                "displaced orders are in the overflow"
+            );
+            let count = &mut self.displaced_count[p];
+            if *count != u16::MAX {
+                *count -= 1;
+                if *count == 0 {
+                    self.bits.clear(DISPLACED, p);
+                }
+            }
+            return;
+        }
+        debug_assert!(self.bits.get(OCCUPIED, p) && self.ring[p].slot == slot);
+        self.bits.clear(OCCUPIED, p);
     }
 }
 
@@ -208,11 +258,12 @@ mod tests {
     }
 
     proptest! {
-        /// Opens, closes and re-keys orders (keys reused, slots reused, many rebuilds) and checks
+        /// Opens, closes and re-keys orders (keys reused, slots reused, keys colliding on the
+        /// ring within and across sessions, so orders are displaced into the overflow) and checks
         /// every lookup against a map of the open orders.
         #[test]
-        fn lookups_are_exact_with_lazy_deletion(
-            ops in proptest::collection::vec((0u32..2, 0u64..24, 0u8..3), 0..600)
+        fn lookups_are_exact(
+            ops in proptest::collection::vec((0u32..3, 0u64..200, 0u8..3), 0..600)
         ) {
             const CAPACITY: u32 = 16;
             let mut pool = crate::pool::OrderPool::new(CAPACITY);
@@ -225,18 +276,23 @@ mod tests {
                 match (open, action) {
                     (None, _) if !pool.is_full() => {
                         let slot = pool.insert(order(session, client_order_id), 0, 0);
-                        ids.insert(key, slot, &pool);
+                        match ids.find(key, &pool) {
+                            Ok(_) => prop_assert!(false, "absent key found"),
+                            Err(v) => ids.insert_vacant(v, slot, &pool),
+                        }
                         model.insert((session, client_order_id), slot);
                     }
                     (Some(slot), 0) => {
+                        ids.remove(key, slot);
                         pool.remove(slot);
                         model.remove(&(session, client_order_id));
                     }
                     (Some(slot), 1) => {
                         // Re-key to an unused id of the same session.
-                        let new = (0..64).map(|i| client_order_id + 100 + i)
+                        let new = (0..64).map(|i| client_order_id + 64 + i)
                             .find(|&c| !model.contains_key(&(session, c)))
                             .expect("an unused id");
+                        ids.remove(key, slot);
                         pool.modify(slot, |o| o.client_order_id = ClientOrderId(new));
                         ids.insert(ClientKey { session, client_order_id: new }, slot, &pool);
                         model.remove(&(session, client_order_id));
@@ -245,7 +301,6 @@ mod tests {
                     _ => {}
                 }
                 pool.finalize(&[InstrumentId(1)]);
-                prop_assert!((ids.used as usize) < ids.entries.len());
             }
             for (&(session, client_order_id), &slot) in &model {
                 prop_assert_eq!(ids.get(ClientKey { session, client_order_id }, &pool), Some(slot));

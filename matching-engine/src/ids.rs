@@ -56,13 +56,15 @@ pub(crate) struct OrderIds {
     /// Open orders displaced from the ring by a newer id at the same position.
     overflow: Table<u64>,
     /// How many displaced orders each position has in the overflow.
-    displaced_count: Vec<u32>,
+    /// Saturating: a saturated position stays marked (lookups there probe the overflow, no more).
+    displaced_count: Vec<u16>,
 }
 
 impl OrderIds {
-    /// An index for up to `capacity` open orders.
+    /// An index for up to `capacity` open orders: four positions per order, so that few orders
+    /// are still open a whole ring of ids later.
     pub(crate) fn new(capacity: u32) -> Self {
-        let positions = (capacity as usize * 2).next_power_of_two().max(64);
+        let positions = (capacity as usize * 4).next_power_of_two().max(64);
         Self {
             // Written now (not zeroed lazily by the OS): new ids write the ring sequentially, which
             // would otherwise page-fault every 512 orders.
@@ -136,7 +138,7 @@ impl OrderIds {
             (id, slot)
         };
         self.overflow.insert(old_id, old_slot);
-        self.displaced_count[p] += 1;
+        self.displaced_count[p] = self.displaced_count[p].saturating_add(1);
         self.bits.set(DISPLACED, p);
     }
 
@@ -152,9 +154,12 @@ impl OrderIds {
             self.overflow
                 .remove(id)
                 .expect("displaced orders are in the overflow");
-            self.displaced_count[p] -= 1;
-            if self.displaced_count[p] == 0 {
-                self.bits.clear(DISPLACED, p);
+            let count = &mut self.displaced_count[p];
+            if *count != u16::MAX {
+                *count -= 1;
+                if *count == 0 {
+                    self.bits.clear(DISPLACED, p);
+                }
             }
             return;
         }
@@ -170,6 +175,46 @@ mod tests {
     use proptest::prelude::*;
     use protocol::OrderId;
     use std::collections::BTreeMap;
+
+    /// Orders open through several rings of ids are displaced into the overflow, found there, and
+    /// removed from it, and their positions are unmarked once empty.
+    #[test]
+    fn long_lived_orders_are_displaced_and_found() {
+        let capacity = 16;
+        let mut pool = OrderPool::new(capacity);
+        let mut ids = OrderIds::new(capacity);
+        let positions = ids.mask + 1;
+        let mut open: Vec<(u64, u32)> = Vec::new();
+        for next_id in 1..=3 * positions {
+            let order = Order {
+                id: OrderId(next_id),
+                ..crate::pool::Order::ZERO
+            };
+            let slot = pool.insert(order, 0, 0);
+            ids.insert(next_id, slot, &pool);
+            open.push((next_id, slot));
+            // Keep the first eight orders open throughout; retire each later one at once.
+            if open.len() > 8 {
+                let (id, slot) = open.pop().expect("just pushed");
+                assert_eq!(ids.get(id, &pool), Some(slot));
+                ids.remove(id, slot);
+                pool.remove(slot);
+                assert_eq!(ids.get(id, &pool), None);
+            }
+            pool.finalize(&[protocol::InstrumentId(1)]);
+        }
+        assert!(ids.displaced_count.iter().any(|&c| c > 0));
+        for &(id, slot) in &open {
+            assert_eq!(ids.get(id, &pool), Some(slot), "id {id}");
+        }
+        for (id, slot) in open {
+            ids.remove(id, slot);
+            pool.remove(slot);
+            assert_eq!(ids.get(id, &pool), None);
+        }
+        assert!(ids.displaced_count.iter().all(|&c| c == 0));
+        assert!(ids.bits.0.iter().all(|w| *w == [0, 0]));
+    }
 
     proptest! {
         /// Opens and retires orders with ids handed out in sequence, some living through many

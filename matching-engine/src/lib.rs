@@ -26,6 +26,7 @@ mod levels;
 mod matching;
 mod orders;
 mod pool;
+mod prefetch;
 mod replace;
 mod restore;
 mod risk;

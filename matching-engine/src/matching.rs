@@ -79,6 +79,14 @@ impl Engine {
         let (taker, maker) = (self.pool.get(t), self.pool.get(m));
         let qty = taker.leaves.min(maker.visible);
         assert!(qty.0 > 0);
+        // The order behind the maker is the next maker if this one fills, and its links are
+        // written when this one leaves the queue: start loading it now, behind this fill's events.
+        let next = self.pool.slots[m as usize].links.next;
+        if next != crate::pool::NONE {
+            let slot = &self.pool.slots[next as usize];
+            crate::prefetch::prefetch(&slot.order);
+            crate::prefetch::prefetch(&slot.links);
+        }
         let trade_id = TradeId(self.counters.next_trade_id);
         self.counters.next_trade_id += 1;
         let maker_side = maker.side;

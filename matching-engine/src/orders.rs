@@ -185,7 +185,14 @@ impl Engine {
             },
             priority: 0,
         };
-        let slot = self.insert_order(order, a.book, account, Some(a.client_id));
+        let slot = if stop {
+            self.insert_order(order, a.book, account, Some(a.client_id))
+        } else {
+            // Indexed when it rests, if it does (`rest`).
+            let slot = self.register(order, a.book, account);
+            self.entering = Some((slot, a.client_id));
+            slot
+        };
         let status = if stop {
             OrderStatus::PendingTrigger
         } else {
@@ -200,6 +207,7 @@ impl Engine {
                 .push(&mut self.pool, key, slot);
         } else {
             self.take_and_rest(ctx, slot, ctx.request_id, out);
+            assert!(self.entering.is_none(), "the new order rested or retired");
         }
         if self.books[a.book as usize].has_stops() {
             self.run_stops(ctx, a.book, out);
@@ -216,22 +224,37 @@ impl Engine {
         account: u32,
         client_id: Option<Vacant>,
     ) -> u32 {
+        let slot = self.register(order, book, account);
+        self.index(slot, client_id);
+        slot
+    }
+
+    /// Stores an order in the pool, counts it to its account and lists it for expiry; the id
+    /// indexes are left to [`Self::index`].
+    #[inline]
+    fn register(&mut self, order: Order, book: u32, account: u32) -> u32 {
         let slot = self.pool.insert(order, book, account);
-        self.order_ids.insert(order.id.0, slot, &self.pool);
-        let key = ClientKey {
-            session: order.session.0,
-            client_order_id: order.client_order_id.0,
-        };
-        match client_id {
-            Some(v) => self.client_ids.insert_vacant(v, slot, &self.pool),
-            None => self.client_ids.insert(key, slot, &self.pool),
-        }
         self.accounts.list[account as usize].open_orders += 1;
         if order.expire_time.0 != 0 {
             let key = u128::from(order.expire_time.0) << 64 | u128::from(order.id.0);
             self.expiries.push(&mut self.pool, key, slot);
         }
         slot
+    }
+
+    /// Makes a registered order findable by its order id and its client order id.
+    #[inline]
+    fn index(&mut self, slot: u32, client_id: Option<Vacant>) {
+        let o = self.pool.get(slot);
+        let key = ClientKey {
+            session: o.session.0,
+            client_order_id: o.client_order_id.0,
+        };
+        self.order_ids.insert(o.id.0, slot, &self.pool);
+        match client_id {
+            Some(v) => self.client_ids.insert_vacant(v, slot, &self.pool),
+            None => self.client_ids.insert(key, slot, &self.pool),
+        }
     }
 
     /// Matches an active order, then rests its remainder or cancels it (market, IOC, FOK, STP).
@@ -268,6 +291,12 @@ impl Engine {
 
     /// Puts an active order at the back of its price level with a fresh priority stamp.
     pub(crate) fn rest(&mut self, slot: u32) {
+        if let Some((entering, client_id)) = self.entering
+            && entering == slot
+        {
+            self.entering = None;
+            self.index(slot, Some(client_id));
+        }
         let priority = self.counters.next_priority;
         self.counters.next_priority += 1;
         let o = self.pool.order_mut(slot);
@@ -311,6 +340,10 @@ impl Engine {
         }
         let o = self.pool.get(slot);
         let (id, side) = (o.id.0, o.side);
+        let key = ClientKey {
+            session: o.session.0,
+            client_order_id: o.client_order_id.0,
+        };
         // Only GTD and stop orders can be in a heap: read the side array for those only.
         if o.expire_time.0 != 0 || o.state == OrderState::PendingStop {
             let [expiry_pos, stop_pos] = self.pool.heap_pos[slot as usize];
@@ -323,8 +356,13 @@ impl Engine {
                     .remove(&mut self.pool, slot);
             }
         }
-        // The client id's entry goes stale, and is dropped lazily (see `clients.rs`).
-        self.order_ids.remove(id, slot);
+        // A new order that never rested was never indexed.
+        if self.entering.is_some_and(|(entering, _)| entering == slot) {
+            self.entering = None;
+        } else {
+            self.order_ids.remove(id, slot);
+            self.client_ids.remove(key, slot);
+        }
         self.accounts.list[links.account as usize].open_orders -= 1;
         self.pool.remove(slot);
     }

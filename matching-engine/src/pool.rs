@@ -271,13 +271,6 @@ impl OrderPool {
         &slot.order
     }
 
-    /// The order in a slot, if the slot holds one (stale index entries point at free slots).
-    #[inline]
-    pub(crate) fn get_live(&self, index: u32) -> Option<&Order> {
-        let slot = &self.slots[index as usize];
-        (slot.order.id.0 != 0).then_some(&slot.order)
-    }
-
     /// Changes an order's fields; its hash contribution is brought up to date by `finalize`.
     #[inline]
     pub(crate) fn modify<R>(&mut self, index: u32, f: impl FnOnce(&mut Order) -> R) -> R {

@@ -78,7 +78,11 @@ impl Engine {
     ) {
         let old = *self.pool.get(slot);
         if c.client_order_id != old.client_order_id {
-            // The old id's entry goes stale (see `clients.rs`).
+            let old_key = ClientKey {
+                session: old.session.0,
+                client_order_id: old.client_order_id.0,
+            };
+            self.client_ids.remove(old_key, slot);
             self.pool
                 .modify(slot, |o| o.client_order_id = c.client_order_id);
             let key = ClientKey {
