@@ -3,7 +3,7 @@
 //! and each order an internal client order id; a resent NewOrderSingle (same ClOrdID) reuses
 //! its request id, so the sequencer's deduplication makes sure it executes once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use protocol::{
     AccountId, Cancel, ClientOrderId, Command, InstrumentId, MassCancel, MassCancelScope, NewOrder,
@@ -58,7 +58,10 @@ pub struct Translator {
     table: OrderTable,
     pending: BTreeMap<ClientOrderId, Pending>,
     mass: BTreeMap<RequestId, Vec<u8>>,
-    sent: BTreeMap<Vec<u8>, Command>,
+    /// Commands sent, by ClOrdID, for PossDup retries: looked up, never iterated (a hash map:
+    /// B-tree comparisons of byte strings were 3% of the gateway), oldest dropped first.
+    sent: HashMap<Vec<u8>, Command>,
+    sent_order: VecDeque<Vec<u8>>,
 }
 
 impl Translator {
@@ -86,7 +89,8 @@ impl Translator {
             table: OrderTable::new(orders_max),
             pending: BTreeMap::new(),
             mass: BTreeMap::new(),
-            sent: BTreeMap::new(),
+            sent: HashMap::new(),
+            sent_order: VecDeque::new(),
         }
     }
 
@@ -243,10 +247,14 @@ impl Translator {
     }
 
     fn remember_sent(&mut self, cl_ord_id: &[u8], command: Command) {
-        if self.sent.len() >= table::DONE_KEPT_MAX {
-            self.sent.pop_first();
+        if self.sent.len() >= table::DONE_KEPT_MAX
+            && let Some(oldest) = self.sent_order.pop_front()
+        {
+            self.sent.remove(&oldest);
         }
-        self.sent.insert(cl_ord_id.to_vec(), command);
+        if self.sent.insert(cl_ord_id.to_vec(), command).is_none() {
+            self.sent_order.push_back(cl_ord_id.to_vec());
+        }
     }
 
     /// OrderCancelRequest (F) and OrderCancelReplaceRequest (G).

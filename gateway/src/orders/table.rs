@@ -1,7 +1,7 @@
 //! One FIX session's orders as the gateway knows them: FIX ClOrdIDs (strings) to the engine's
 //! client order ids (numbers the gateway assigns), and what the execution reports said.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use protocol::{ClientOrderId, InstrumentId, OrderId, OrderStatus, RequestId, Side};
 
@@ -44,7 +44,9 @@ pub struct OrderTable {
     open: BTreeMap<Vec<u8>, Order>,
     by_internal: BTreeMap<ClientOrderId, Vec<u8>>,
     done: VecDeque<Vec<u8>>,
-    done_set: BTreeSet<Vec<u8>>,
+    /// For lookups only, never iterated (the gateway's output does not depend on its order):
+    /// a hash set, since a B-tree of byte strings cost 6% of the gateway in comparisons.
+    done_set: HashSet<Vec<u8>>,
     orders_max: usize,
 }
 
@@ -55,7 +57,7 @@ impl OrderTable {
             open: BTreeMap::new(),
             by_internal: BTreeMap::new(),
             done: VecDeque::new(),
-            done_set: BTreeSet::new(),
+            done_set: HashSet::new(),
             orders_max,
         }
     }
