@@ -197,6 +197,38 @@ fn failover_loses_and_duplicates_nothing() {
     assert!(delivered == expected, "every event exactly once, in order");
 }
 
+/// A backup catching up hears consumers' acks for commands it has yet to apply: it keeps
+/// none of their events, so a promotion re-publishes only what consumers may lack (a restarted
+/// engine once re-published its whole catch-up, and the first new event waited behind it).
+#[test]
+fn a_catching_up_backup_keeps_no_events_consumers_acknowledged() {
+    let mut s = stream(2_000);
+    let mut backup = Replica::new(config(2));
+    backup.on_ack(Seq(1_500));
+    for x in &s {
+        backup.apply(x).unwrap();
+    }
+    drain(&mut backup);
+    let promotion = Sequenced {
+        seq: Seq(s.len() as u64 + 1),
+        timestamp: TimestampNs(u64::MAX / 2),
+        command: role_change(2, 2, 1),
+    };
+    s.push(promotion);
+    backup.apply(&promotion).unwrap();
+    let republished = egress(&drain(&mut backup));
+    assert!(!republished.is_empty());
+    assert!(
+        republished.iter().all(|e| e.prefix.seq > Seq(1_500)),
+        "only events of commands after the acknowledged one"
+    );
+    assert_eq!(
+        republished.first().map(|e| e.prefix.seq),
+        Some(Seq(1_501)),
+        "from the first command after it"
+    );
+}
+
 #[test]
 fn a_snapshot_resumes_with_identical_state_and_output() {
     let mut s = stream(1_500);
