@@ -63,29 +63,40 @@ fn engines_agree_with_the_journal_and_the_consumer_gets_every_event_once() {
     assert_every_event_once_in_order(&cluster, &replay);
 }
 
-#[test]
-fn killing_the_primary_engine_promotes_the_backup_with_nothing_lost_or_duplicated() {
-    let Fixture { mut cluster, _dir } = cluster("procs-b", 3200);
-    let commands = flow(4_000);
-    cluster.submit(&commands[..2_000]).unwrap();
-    cluster.wait_journaled(1_000).unwrap();
+/// Kills engine 1, the primary, once `before` commands are in and half of them journaled;
+/// sends `during` more while node 2 is promoted in term 2; restarts engine 1 (it catches up
+/// from the journal and rejoins as backup), sends the rest, and checks both engines' ends and
+/// the consumer's events.
+fn kill_the_primary_then_rejoin(
+    cluster: &mut LocalCluster,
+    commands: &[Command],
+    before: usize,
+    during: usize,
+) {
+    cluster.submit(&commands[..before]).unwrap();
+    cluster.wait_journaled(before / 2).unwrap();
     assert_eq!(cluster.statuses[&1].role, ReplicaRole::Primary);
     cluster.kill_engine(1).unwrap();
-    cluster.submit(&commands[2_000..3_000]).unwrap();
+    cluster.submit(&commands[before..before + during]).unwrap();
     cluster
         .wait_until("the backup is promoted in term 2", |c| {
             let s = c.statuses[&2];
             Ok(s.role == ReplicaRole::Primary && s.term == Term(2))
         })
         .unwrap();
-    // The old primary restarts: it catches up from the journal and rejoins as backup.
     cluster.start_engine(1).unwrap();
-    cluster.submit(&commands[3_000..]).unwrap();
+    cluster.submit(&commands[before + during..]).unwrap();
     cluster.wait_journaled(commands.len()).unwrap();
     let (replay, finals) = cluster.finish().unwrap();
     assert_eq!((finals[&2].term, finals[&2].role.as_str()), (2, "Primary"));
     assert_eq!((finals[&1].term, finals[&1].role.as_str()), (2, "Backup"));
-    assert_every_event_once_in_order(&cluster, &replay);
+    assert_every_event_once_in_order(cluster, &replay);
+}
+
+#[test]
+fn killing_the_primary_engine_promotes_the_backup_with_nothing_lost_or_duplicated() {
+    let Fixture { mut cluster, _dir } = cluster("procs-b", 3200);
+    kill_the_primary_then_rejoin(&mut cluster, &flow(4_000), 2_000, 1_000);
 }
 
 /// With a heartbeat timeout far longer than any wait here, only the killed primary's liveness
@@ -96,23 +107,7 @@ fn a_killed_primary_is_found_by_its_liveness_link_long_before_the_timeout() {
     let Fixture { mut cluster, _dir } = cluster_with("procs-l", 4500, |s| {
         s.replica_timeout = "3600s".into();
     });
-    let commands = flow(2_000);
-    cluster.submit(&commands[..1_000]).unwrap();
-    cluster.wait_journaled(1_000).unwrap();
-    cluster.kill_engine(1).unwrap();
-    cluster
-        .wait_until("the backup is promoted in term 2", |c| {
-            let s = c.statuses[&2];
-            Ok(s.role == ReplicaRole::Primary && s.term == Term(2))
-        })
-        .unwrap();
-    cluster.start_engine(1).unwrap();
-    cluster.submit(&commands[1_000..]).unwrap();
-    cluster.wait_journaled(commands.len()).unwrap();
-    let (replay, finals) = cluster.finish().unwrap();
-    assert_eq!((finals[&2].term, finals[&2].role.as_str()), (2, "Primary"));
-    assert_eq!((finals[&1].term, finals[&1].role.as_str()), (2, "Backup"));
-    assert_every_event_once_in_order(&cluster, &replay);
+    kill_the_primary_then_rejoin(&mut cluster, &flow(2_000), 1_000, 0);
 }
 
 /// The children of process `pid` (over all its threads: the sentinel keeper is a thread).

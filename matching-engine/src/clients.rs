@@ -18,6 +18,7 @@
 //! Derived state: never iterated, never hashed, rebuilt on restore.
 
 use crate::hash::mix64;
+use crate::ids::{Bits, DISPLACED, OCCUPIED};
 use crate::pool::OrderPool;
 use crate::table::{Key, Table};
 
@@ -61,28 +62,6 @@ struct Entry {
     /// The key's tag: equal tags are confirmed against the order.
     tag: u32,
     slot: u32,
-}
-
-/// Two bits per ring position, `OCCUPIED` and `DISPLACED`, kept as a pair of words per 64
-/// positions so that a lookup, which may test both, reads one cache line.
-#[derive(Debug)]
-struct Bits(Vec<[u64; 2]>);
-
-const OCCUPIED: usize = 0;
-const DISPLACED: usize = 1;
-
-impl Bits {
-    fn get(&self, which: usize, p: usize) -> bool {
-        self.0[p / 64][which] & (1 << (p % 64)) != 0
-    }
-
-    fn set(&mut self, which: usize, p: usize) {
-        self.0[p / 64][which] |= 1 << (p % 64);
-    }
-
-    fn clear(&mut self, which: usize, p: usize) {
-        self.0[p / 64][which] &= !(1 << (p % 64));
-    }
 }
 
 #[derive(Debug)]

@@ -25,21 +25,21 @@ struct Entry {
 /// Two bits per ring position, `OCCUPIED` and `DISPLACED`, kept as a pair of words per 64
 /// positions so that a lookup, which may test both, reads one cache line.
 #[derive(Debug)]
-struct Bits(Vec<[u64; 2]>);
+pub(crate) struct Bits(pub(crate) Vec<[u64; 2]>);
 
-const OCCUPIED: usize = 0;
-const DISPLACED: usize = 1;
+pub(crate) const OCCUPIED: usize = 0;
+pub(crate) const DISPLACED: usize = 1;
 
 impl Bits {
-    fn get(&self, which: usize, p: usize) -> bool {
+    pub(crate) fn get(&self, which: usize, p: usize) -> bool {
         self.0[p / 64][which] & (1 << (p % 64)) != 0
     }
 
-    fn set(&mut self, which: usize, p: usize) {
+    pub(crate) fn set(&mut self, which: usize, p: usize) {
         self.0[p / 64][which] |= 1 << (p % 64);
     }
 
-    fn clear(&mut self, which: usize, p: usize) {
+    pub(crate) fn clear(&mut self, which: usize, p: usize) {
         self.0[p / 64][which] &= !(1 << (p % 64));
     }
 }
