@@ -113,6 +113,13 @@ fn fix_session(
     Ok(acks)
 }
 
+/// The `lockstep` the cluster runs: this build's, or `LOCKSTEP_FAULT_EXE` (a release build,
+/// to time failover as deployed: `cargo build --release` first).
+fn lockstep_exe() -> std::path::PathBuf {
+    std::env::var_os("LOCKSTEP_FAULT_EXE")
+        .map_or_else(|| env!("CARGO_BIN_EXE_lockstep").into(), Into::into)
+}
+
 /// One trial; returns the failover time when the primary was the victim.
 fn trial(victim: Victim, seed: u64, stream_base: i32) -> Option<Failover> {
     let dir = tempfile::tempdir().unwrap();
@@ -121,7 +128,7 @@ fn trial(victim: Victim, seed: u64, stream_base: i32) -> Option<Failover> {
         heartbeat_interval: "10ms".into(),
         keep_events: true,
         ..Settings::new(
-            env!("CARGO_BIN_EXE_lockstep").into(),
+            lockstep_exe(),
             transport::unique_aeron_dir("faults"),
             stream_base,
         )
