@@ -179,23 +179,13 @@ impl ClientIds {
     #[inline(always)]
     pub(crate) fn remove(&mut self, key: ClientKey, slot: u32) {
         let p = self.position(key);
-        // An order is in the overflow iff its position has displaced orders and the ring's entry
-        // there is not this order (the ring holds distinct live slots only while occupied).
-        let in_overflow = self.bits.get(DISPLACED, p)
-            && !(self.bits.get(OCCUPIED, p) && self.ring[p].slot == slot);
-        if in_overflow {
+        if self.bits.in_overflow(p, || self.ring[p].slot == slot) {
             let removed = self.overflow.remove(key);
             assert!(
                 removed == Some(slot),
                 "displaced orders are in the overflow"
             );
-            let count = &mut self.displaced_count[p];
-            if *count != u16::MAX {
-                *count -= 1;
-                if *count == 0 {
-                    self.bits.clear(DISPLACED, p);
-                }
-            }
+            self.bits.undisplace(&mut self.displaced_count, p);
             return;
         }
         debug_assert!(self.bits.get(OCCUPIED, p) && self.ring[p].slot == slot);

@@ -42,6 +42,27 @@ impl Bits {
     pub(crate) fn clear(&mut self, which: usize, p: usize) {
         self.0[p / 64][which] &= !(1 << (p % 64));
     }
+
+    /// Whether an order at position `p` lives in the overflow: the position has displaced
+    /// orders and the ring's entry there is not this order (`ring_holds_it`, asked only then:
+    /// the ring holds distinct live slots only while occupied).
+    #[inline]
+    pub(crate) fn in_overflow(&self, p: usize, ring_holds_it: impl FnOnce() -> bool) -> bool {
+        self.get(DISPLACED, p) && !(self.get(OCCUPIED, p) && ring_holds_it())
+    }
+
+    /// One displaced order fewer at `p`. Counts saturate: a position that reached `u16::MAX`
+    /// keeps its mark (its lookups just also check the overflow).
+    #[inline]
+    pub(crate) fn undisplace(&mut self, counts: &mut [u16], p: usize) {
+        let count = &mut counts[p];
+        if *count != u16::MAX {
+            *count -= 1;
+            if *count == 0 {
+                self.clear(DISPLACED, p);
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -146,21 +167,11 @@ impl OrderIds {
     #[inline]
     pub(crate) fn remove(&mut self, id: u64, slot: u32) {
         let p = self.position(id);
-        // An order is in the overflow iff its position has displaced orders and the ring's entry
-        // there is not this order (the ring holds distinct live slots only while occupied).
-        let in_overflow = self.bits.get(DISPLACED, p)
-            && !(self.bits.get(OCCUPIED, p) && self.ring[p].slot == slot);
-        if in_overflow {
+        if self.bits.in_overflow(p, || self.ring[p].slot == slot) {
             self.overflow
                 .remove(id)
                 .expect("displaced orders are in the overflow");
-            let count = &mut self.displaced_count[p];
-            if *count != u16::MAX {
-                *count -= 1;
-                if *count == 0 {
-                    self.bits.clear(DISPLACED, p);
-                }
-            }
+            self.bits.undisplace(&mut self.displaced_count, p);
             return;
         }
         debug_assert!(self.bits.get(OCCUPIED, p) && self.ring[p].slot == slot);
