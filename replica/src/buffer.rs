@@ -4,14 +4,18 @@ use std::collections::VecDeque;
 
 use protocol::{EgressPrefix, Event, Seq, Term};
 
-/// Events of recent commands, oldest first, trimmed by consumer acknowledgements. When full,
-/// the oldest are dropped and counted: a failover can then no longer re-publish them, which
-/// [`EventBuffer::dropped`] makes visible.
+/// Events of recent commands, oldest first, trimmed by consumer acknowledgements; events of
+/// commands already acknowledged are not kept at all (a restarted engine catching up hears acks
+/// for seqs it has yet to apply: re-publishing those on a promotion would only delay the first
+/// new event). When full, the oldest are dropped and counted: a failover can then no longer
+/// re-publish them, which [`EventBuffer::dropped`] makes visible.
 #[derive(Debug)]
 pub struct EventBuffer {
     events: VecDeque<(EgressPrefix, Event)>,
     events_max: usize,
     dropped: u64,
+    /// Consumers have every event of the commands up to this one.
+    acked: Seq,
 }
 
 impl EventBuffer {
@@ -23,11 +27,15 @@ impl EventBuffer {
             events: VecDeque::with_capacity(events_max),
             events_max,
             dropped: 0,
+            acked: Seq(0),
         }
     }
 
-    /// Keeps an event.
+    /// Keeps an event, unless consumers acknowledged its command already.
     pub fn push(&mut self, prefix: EgressPrefix, event: Event) {
+        if prefix.seq <= self.acked {
+            return;
+        }
         if self.events.len() == self.events_max {
             self.events.pop_front();
             self.dropped += 1;
@@ -37,6 +45,7 @@ impl EventBuffer {
 
     /// Forgets every event of commands up to `seq`: consumers have them.
     pub fn acknowledge(&mut self, seq: Seq) {
+        self.acked = self.acked.max(seq);
         while self
             .events
             .front()

@@ -231,11 +231,7 @@ impl Replica {
                 index,
                 count,
             };
-            // Consumers already acknowledged this command (a restarted engine catching up
-            // hears acks for seqs it has yet to apply): nothing to re-publish on a promotion.
-            if seq > self.acked {
-                self.buffer.push(prefix, event);
-            }
+            self.buffer.push(prefix, event);
             if self.role == ReplicaRole::Primary {
                 self.outputs
                     .push_back(Output::Egress(EgressEvent { prefix, event }));
