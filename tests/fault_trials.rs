@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use gateway::client::{ClientError, FixClient};
 use lockstep::local::{LocalCluster, OpenLoop, Settings, journal_commands};
 use protocol::{Command, SessionId, Term};
+use transport::Clock as _;
 use workload::{Flow, FlowConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +217,8 @@ fn trial(victim: Victim, seed: u64, stream_base: i32) -> Option<Failover> {
                 Victim::Backup => 3 - primary,
                 Victim::Sequencer | Victim::Gateway => 0,
             };
-            let (at, wall_ns) = (Instant::now(), wall_clock_ns());
+            // Wall-clock ns as the sequencer stamps the journal (its `SystemClock`).
+            let (at, wall_ns) = (Instant::now(), transport::SystemClock.now_ns());
             match victim {
                 // Only the signal here: the killed engine is reaped when it is restarted,
                 // so this loop keeps reading egress while the kernel tears it down.
@@ -291,13 +293,6 @@ fn measured_failover(
         total: first_event[&term] - at,
         sequenced: Duration::from_nanos(stamp.saturating_sub(wall_ns)),
     }
-}
-
-fn wall_clock_ns() -> u64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970");
-    u64::try_from(since.as_nanos()).expect("before 2554")
 }
 
 /// Copies a failed trial's files (configuration, journal, every process's log) where they

@@ -33,7 +33,6 @@ mod sentinel;
 
 use std::time::Duration;
 
-pub use link::hold_link;
 pub use listener::{LINKS_MAX, LinkChange, LivenessListener};
 pub use sentinel::{DeathWatch, SentinelError, Watched, run_sentinel};
 

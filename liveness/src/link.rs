@@ -13,7 +13,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Connects to the sequencer's listener at `address`, says hello as `node`, publishes a handle
 /// on the connection in `current` (so another thread can shut it down), and blocks until the
 /// sequencer's side closes it. `Err` when it could not link.
-pub fn hold_link(
+pub(crate) fn hold_link(
     address: SocketAddr,
     node: NodeId,
     current: &Arc<Mutex<Option<TcpStream>>>,

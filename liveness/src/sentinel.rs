@@ -188,7 +188,7 @@ pub fn run_sentinel(
 fn relink_forever(address: SocketAddr, node: NodeId, current: &Arc<Mutex<Option<TcpStream>>>) {
     let mut failed_before = false;
     loop {
-        match crate::hold_link(address, node, current) {
+        match crate::link::hold_link(address, node, current) {
             Ok(()) => {
                 tracing::info!(%address, "liveness link closed by the sequencer; relinking");
                 failed_before = false;

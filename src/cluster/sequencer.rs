@@ -82,6 +82,15 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
     let ingress = subscription(&client, &streams.ingress, "ingress")?;
     let status = subscription(&client, &streams.status, "status")?;
     let sequenced = publication(&client, &streams.sequenced, "sequenced")?;
+    // Bound first: a port in use stops the sequencer before it touches the journal.
+    let mut links = config
+        .liveness
+        .map(|address| {
+            LivenessListener::bind(address, &config.replicas).with_context(|| {
+                format!("listening for liveness links on {address} (sequencer.liveness)")
+            })
+        })
+        .transpose()?;
     let core_config = SequencerConfig {
         timer_interval_ns: nanos(config.timer_interval),
         snapshot_interval: config.snapshot_interval,
@@ -107,14 +116,6 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
         journal = %config.journal_dir.display(),
         "sequencer running"
     );
-    let mut links = match config.liveness {
-        Some(address) => Some(
-            LivenessListener::bind(address, &config.replicas).with_context(|| {
-                format!("listening for liveness links on {address} (sequencer.liveness)")
-            })?,
-        ),
-        None => None,
-    };
     let mut idle = config.idle.build();
     while !stop.is_stopped() {
         let mut work = agent.do_work().context("sequencer duty cycle")?;

@@ -102,7 +102,8 @@ impl Settings {
             hash_interval: 64,
             heartbeat_interval: "10ms".into(),
             idle: "backoff".into(),
-            liveness: free_local_address(),
+            // No free port (never seen): no links, heartbeats alone.
+            liveness: free_local_address().map_or_else(|_| String::new(), |a| a.to_string()),
             keep_events: true,
         }
     }
@@ -140,11 +141,10 @@ impl Settings {
     }
 }
 
-/// A free port on 127.0.0.1 (free when asked: the sequencer binds it a moment later).
-fn free_local_address() -> String {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_or_else(|_| String::new(), |a| a.to_string())
+/// A free port on 127.0.0.1 (free when asked: the process that uses it binds it a moment
+/// later).
+fn free_local_address() -> std::io::Result<std::net::SocketAddr> {
+    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
 enum Driver {
@@ -307,7 +307,7 @@ impl LocalCluster {
 
     /// Starts `lockstep gateway` on a free local port and waits until it listens.
     pub fn start_gateway(&mut self) -> anyhow::Result<(Proc, std::net::SocketAddr)> {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let addr = free_local_address()?;
         let proc = self.spawn("gateway", &["gateway", "--listen", &addr.to_string()])?;
         self.wait_until("the gateway listens", |_| {
             Ok(std::net::TcpStream::connect(addr).is_ok())
