@@ -174,20 +174,20 @@ pub(crate) fn check_batch(
             // A run of records of this size: the next header's address is `position + size`
             // with `size` fixed, not read from the record before, so the CPU loads several
             // headers at once instead of chasing lengths one load at a time.
+            // No division here (`len / size` or `chunks_exact(size)` with a run-time size):
+            // the runs are short in a mixed flow, and a `div` per run cost more than the run.
             let size = info.size;
-            let fit = (segment.len() - position) / size;
-            let run_max = (count_max - out.len()).min(fit);
-            for (i, head) in segment[position..position + run_max * size]
-                .chunks_exact(size)
-                .enumerate()
-            {
-                let Some(next) = same_size_successor(head, position + i * size, size, link) else {
+            while out.len() < count_max {
+                let Some(head) = segment.get(position..position + size) else {
+                    break;
+                };
+                let Some(next) = same_size_successor(head, position, size, link) else {
                     break;
                 };
                 out.push(next);
                 link = next.link();
+                position += size;
             }
-            position = out.last().map_or(position, |last| last.offset + last.size);
         }
         if let Some(bad) = crc::first_bad_crc(segment, &out[verified..]) {
             out.truncate(verified + bad);
