@@ -291,6 +291,7 @@ macro_rules! message_enum {
             }
 
             /// Decodes one message from the front of `bytes`, returning it and the bytes used.
+            #[inline]
             pub fn decode_prefix(bytes: &[u8]) -> Result<(Self, usize), $crate::DecodeError> {
                 let (template_id, body) = $crate::wire::split_header(bytes)?;
                 let used = $crate::wire::HEADER_SIZE + body.len();
@@ -315,6 +316,7 @@ macro_rules! message_enum {
             )] = &[$((stringify!($variant), $ty::TEMPLATE_ID, $ty::LAYOUT),)+];
 
             /// Decodes exactly one message: trailing bytes are an error.
+            #[inline]
             pub fn decode(bytes: &[u8]) -> Result<Self, $crate::DecodeError> {
                 let (message, used) = Self::decode_prefix(bytes)?;
                 if used != bytes.len() {
