@@ -9,8 +9,8 @@ use protocol::{Seq, Sequenced, TimestampNs};
 
 use crate::commands::CommandFile;
 use crate::error::ReplayError;
+use crate::prefetch::Prefetched;
 use crate::progress::{EventSink, PROGRESS_INTERVAL, Progress};
-use crate::source::JournalCommands;
 use crate::summary::Summary;
 use crate::whatif::{WhatIf, WhatIfDiff};
 
@@ -18,14 +18,15 @@ use crate::whatif::{WhatIf, WhatIfDiff};
 #[derive(Debug)]
 pub enum CommandSource {
     File(CommandFile<std::io::BufReader<std::fs::File>>),
-    Journal(JournalCommands),
+    /// Read ahead on a second thread.
+    Journal(Prefetched),
 }
 
 impl CommandSource {
     /// A command file (`.jsonl` and anything else that is a file) or a journal directory.
     pub fn open(path: &Path) -> Result<Self, ReplayError> {
         if path.is_dir() {
-            Ok(Self::Journal(JournalCommands::open(path, Seq(1))?))
+            Ok(Self::Journal(Prefetched::open(path, Seq(1))?))
         } else {
             Ok(Self::File(CommandFile::open(path)?))
         }
@@ -36,7 +37,7 @@ impl CommandSource {
     pub fn next(&mut self) -> Result<Option<Sequenced>, ReplayError> {
         match self {
             Self::File(f) => f.next(),
-            Self::Journal(j) => j.next(),
+            Self::Journal(j) => Ok(j.next()?.copied()),
         }
     }
 

@@ -9,9 +9,9 @@ use protocol::{InstrumentId, Seq, TimestampNs};
 use serde::Serialize;
 
 use crate::error::ReplayError;
+use crate::prefetch::Prefetched;
 use crate::range::Start;
 use crate::replayer::{HASH_INTERVAL_DEFAULT, Replayer};
-use crate::source::JournalCommands;
 
 /// A point of the journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub fn replay_to(
     start: Start<'_>,
 ) -> Result<(Replayer, TimestampNs), ReplayError> {
     let mut replayer = start.replayer(HASH_INTERVAL_DEFAULT)?;
-    let mut commands = JournalCommands::open(journal, Seq(replayer.applied().0 + 1))?;
+    let mut commands = Prefetched::open(journal, Seq(replayer.applied().0 + 1))?;
     let mut last_time = TimestampNs(0);
     if let At::Seq(seq) = at
         && seq < replayer.applied()
@@ -53,7 +53,7 @@ pub fn replay_to(
         if matches!(at, At::Time(t) if command.timestamp > t) {
             break;
         }
-        replayer.apply(&command)?;
+        replayer.apply(command)?;
         last_time = command.timestamp;
     }
     Ok((replayer, last_time))

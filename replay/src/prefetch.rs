@@ -30,6 +30,12 @@ pub struct Prefetched {
 }
 
 impl Prefetched {
+    /// The commands of the journal at `dir` from `from` (see [`JournalCommands::open`]), read
+    /// ahead.
+    pub fn open(dir: &std::path::Path, from: protocol::Seq) -> Result<Self, ReplayError> {
+        Self::spawn(JournalCommands::open(dir, from)?)
+    }
+
     /// Starts reading `commands` ahead.
     pub fn spawn(mut commands: JournalCommands) -> Result<Self, ReplayError> {
         let end = commands.committed_seq();
@@ -58,16 +64,16 @@ impl Prefetched {
         self.end
     }
 
-    /// The next command, or `None` at the end of the journal.
+    /// The next command, or `None` at the end of the journal. Borrowed from the batch it came
+    /// in: a command is 120 bytes, and copying each out measured in the engine thread's time.
     #[allow(clippy::should_implement_trait)]
     #[inline]
-    pub fn next(&mut self) -> Result<Option<Sequenced>, ReplayError> {
+    pub fn next(&mut self) -> Result<Option<&Sequenced>, ReplayError> {
         if self.pos == self.current.len() && !self.refill()? {
             return Ok(None);
         }
-        let command = self.current[self.pos];
         self.pos += 1;
-        Ok(Some(command))
+        Ok(Some(&self.current[self.pos - 1]))
     }
 
     fn refill(&mut self) -> Result<bool, ReplayError> {

@@ -6,10 +6,10 @@ use matching_engine::EngineConfig;
 use protocol::Seq;
 
 use crate::error::ReplayError;
+use crate::prefetch::Prefetched;
 use crate::progress::{EventSink, PROGRESS_INTERVAL, Progress};
 use crate::replayer::{HASH_INTERVAL_DEFAULT, Replayer};
 use crate::snapshot::ReplicaSnapshot;
-use crate::source::JournalCommands;
 
 /// Where a re-execution starts.
 #[derive(Debug, Clone, Copy)]
@@ -49,13 +49,13 @@ pub fn replay_range(
             got: from.0,
         });
     }
-    let mut commands = JournalCommands::open(journal, Seq(replayer.applied().0 + 1))?;
+    let mut commands = Prefetched::open(journal, Seq(replayer.applied().0 + 1))?;
     let end = commands.committed_seq().min(to.0);
     while replayer.applied() < to {
         let Some(command) = commands.next()? else {
             break;
         };
-        replayer.apply(&command)?;
+        replayer.apply(command)?;
         if command.seq >= from {
             sink(command.seq, replayer.events())?;
         }

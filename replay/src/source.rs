@@ -49,6 +49,7 @@ impl JournalCommands {
 
     /// The next command, or `None` at the end of the journal.
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn next(&mut self) -> Result<Option<Sequenced>, ReplayError> {
         let Some(reader) = self.reader.as_mut() else {
             return Ok(None);
@@ -68,6 +69,7 @@ impl JournalCommands {
 }
 
 /// The command of one journal record.
+#[inline]
 pub fn decode_record(record: &journal::RecordRef<'_>) -> Result<Option<Sequenced>, ReplayError> {
     if record.kind != journal::RecordKind::COMMAND {
         return Err(ReplayError::RecordKind {

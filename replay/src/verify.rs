@@ -15,7 +15,7 @@ use crate::range::Start;
 use crate::record::Recording;
 use crate::replayer::{Checkpoint, Replayer};
 use crate::snapshot::{ReplicaSnapshot, list_snapshots};
-use crate::source::{JournalCommands, verify_journal};
+use crate::source::verify_journal;
 
 /// What to verify.
 #[derive(Debug, Clone)]
@@ -112,17 +112,20 @@ pub fn verify(
     };
     let first = Seq(replayer.applied().0 + 1);
     // Read, verify and decode ahead on a second thread: the engine is the critical path.
-    let mut commands = Prefetched::spawn(JournalCommands::open(&options.journal, first)?)?;
+    let mut commands = Prefetched::open(&options.journal, first)?;
     let end = commands.committed_seq();
     checker.skip_before(first)?;
     while let Some(command) = commands.next()? {
-        replayer.apply(&command)?;
+        replayer.apply(command)?;
         checker.report.commands += 1;
         if command.seq.0.is_multiple_of(PROGRESS_INTERVAL) {
             progress.update(command.seq, end);
         }
-        if let Some(mismatch) = checker.check(&command, &replayer)? {
-            checker.report.divergence = Some(Divergence { command, mismatch });
+        if let Some(mismatch) = checker.check(command, &replayer)? {
+            checker.report.divergence = Some(Divergence {
+                command: *command,
+                mismatch,
+            });
             break;
         }
     }
