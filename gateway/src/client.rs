@@ -47,6 +47,8 @@ pub enum ClientError {
 
 /// Application messages kept to answer the gateway's resend requests.
 const SENT_KEPT_MAX: usize = 100_000;
+/// Bytes of taken messages left at the front of the inbox before they are dropped.
+const INBOX_TAKEN_MAX: usize = 64 * 1024;
 
 /// An application message as sent: number, type, fields, SendingTime.
 #[derive(Debug)]
@@ -74,7 +76,11 @@ pub struct FixClient {
     /// (the resend brings them again) and no second request goes out until it is filled.
     resend_until: Option<u64>,
     sent: VecDeque<Sent>,
+    /// Bytes received; those before `inbox_at` are taken already.
     inbox: Vec<u8>,
+    inbox_at: usize,
+    /// Messages queued, not yet written (see [`FixClient::queue`]).
+    outbox: Vec<u8>,
     builder: MessageBuilder,
     decoder: Decoder,
 }
@@ -110,6 +116,8 @@ impl FixClient {
             resend_until: None,
             sent: VecDeque::new(),
             inbox: Vec::new(),
+            inbox_at: 0,
+            outbox: Vec::new(),
             builder: MessageBuilder::new(),
             decoder: Decoder::new(),
         })
@@ -120,6 +128,8 @@ impl FixClient {
     pub fn reconnect(&mut self, addr: SocketAddr) -> Result<(), ClientError> {
         self.stream = open(addr)?;
         self.inbox.clear();
+        self.inbox_at = 0;
+        self.outbox.clear();
         self.decoder = Decoder::new();
         self.resend_until = None;
         Ok(())
@@ -133,6 +143,14 @@ impl FixClient {
 
     /// Sends one message; returns its MsgSeqNum. Application messages are kept for resends.
     pub fn send(&mut self, msg_type: &[u8], fields: &[(u32, &str)]) -> Result<u64, ClientError> {
+        let seq = self.queue(msg_type, fields)?;
+        self.flush()?;
+        Ok(seq)
+    }
+
+    /// Queues one message to go out with the next [`FixClient::flush`] (or send, or wait for a
+    /// message): a burst of orders leaves in one write, not one system call each.
+    pub fn queue(&mut self, msg_type: &[u8], fields: &[(u32, &str)]) -> Result<u64, ClientError> {
         let seq = self.next;
         let time = format_utc(now_ns());
         self.write(seq, msg_type, fields, &time, None)?;
@@ -170,7 +188,23 @@ impl FixClient {
         for (tag, value) in fields {
             self.builder.field(*tag, value.as_bytes())?;
         }
-        self.stream.write_all(self.builder.finish())?;
+        self.outbox.extend_from_slice(self.builder.finish());
+        Ok(())
+    }
+
+    /// Whether bytes received are still to be taken (a message, or part of one): a load tool
+    /// takes every answer it has before it sends again, so its orders go out in bursts.
+    #[must_use]
+    pub fn has_input(&self) -> bool {
+        self.inbox_at < self.inbox.len()
+    }
+
+    /// Writes every queued message.
+    pub fn flush(&mut self) -> Result<(), ClientError> {
+        if !self.outbox.is_empty() {
+            self.stream.write_all(&self.outbox)?;
+            self.outbox.clear();
+        }
         Ok(())
     }
 
@@ -237,6 +271,7 @@ impl FixClient {
     /// TestRequests, resend requests, sequence resets, repeats, and messages past a gap
     /// (asked for again) are not returned.
     pub fn next_message(&mut self, deadline: Instant) -> Result<Received, ClientError> {
+        self.flush()?;
         loop {
             if let Some(message) = self.take()?
                 && let Some(message) = self.in_sequence(message)?
@@ -251,6 +286,7 @@ impl FixClient {
                     "2" => {
                         let number = |tag| message.get(tag).parse::<u64>().unwrap_or(0);
                         self.resend(number(7), number(16))?;
+                        self.flush()?;
                         continue;
                     }
                     _ => return Ok(message),
@@ -310,7 +346,7 @@ impl FixClient {
     }
 
     fn take(&mut self) -> Result<Option<Received>, ClientError> {
-        let taken = match self.decoder.decode(&self.inbox) {
+        let taken = match self.decoder.decode(&self.inbox[self.inbox_at..]) {
             Ok(Some((frame, used))) => {
                 let fields = frame
                     .fields()
@@ -324,7 +360,16 @@ impl FixClient {
             Err(_) => return Err(ClientError::Closed),
         };
         Ok(taken.map(|(message, used)| {
-            self.inbox.drain(..used);
+            // Taken bytes are skipped, and dropped once all are taken (or many are): draining
+            // each message off the front moved the rest of a 16 KiB read every time.
+            self.inbox_at += used;
+            if self.inbox_at == self.inbox.len() {
+                self.inbox.clear();
+                self.inbox_at = 0;
+            } else if self.inbox_at >= INBOX_TAKEN_MAX {
+                self.inbox.drain(..self.inbox_at);
+                self.inbox_at = 0;
+            }
             message
         }))
     }

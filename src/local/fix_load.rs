@@ -117,7 +117,10 @@ fn session(
     let start = Instant::now();
     let mut waiting_since = Instant::now();
     while histogram.len() < orders {
-        while in_flight.len() < window.max(1) && sent < orders && start.elapsed() >= pace.due(sent)
+        while !client.has_input()
+            && in_flight.len() < window.max(1)
+            && sent < orders
+            && start.elapsed() >= pace.due(sent)
         {
             let id = format!("{sender}-{sent}");
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
@@ -133,10 +136,11 @@ fn session(
                 (44, "10000.00"),
                 (59, "3"),
             ];
-            client.send(b"D", &order)?;
+            client.queue(b"D", &order)?;
             in_flight.push_back((id, Instant::now()));
             sent += 1;
         }
+        client.flush()?;
         // Paced, wake up for the next order's time; otherwise wait for an answer.
         let wait = if pace.rate_per_s == 0 {
             ANSWER_TIMEOUT
