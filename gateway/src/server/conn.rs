@@ -15,6 +15,9 @@ pub(crate) struct Conn {
     pub(crate) closed: bool,
     /// To be closed after the next flush (see [`Conn::shut_after_flush`]).
     pub(crate) shutting: bool,
+    /// The socket may have bytes (or its end) to read: set by a readiness edge, cleared once a
+    /// read finds less than it asked for (the next arrival brings a new edge).
+    readable: bool,
 }
 
 impl Conn {
@@ -27,12 +30,22 @@ impl Conn {
             out_max,
             closed: false,
             shutting: false,
+            readable: true,
         })
+    }
+
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// The socket signalled that it has something to read.
+    pub(crate) fn mark_readable(&mut self) {
+        self.readable = true;
     }
 
     /// Reads what is there (up to a chunk); an empty result means nothing now.
     pub(crate) fn read(&mut self, buf: &mut [u8; READ_CHUNK_MAX]) -> usize {
-        if self.closed {
+        if self.closed || !self.readable {
             return 0;
         }
         match self.stream.read(buf) {
@@ -40,8 +53,16 @@ impl Conn {
                 self.closed = true;
                 0
             }
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => 0,
+            Ok(n) => {
+                // A short read emptied the socket's queue.
+                self.readable = n == buf.len();
+                n
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                self.readable = false;
+                0
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => 0,
             Err(_) => {
                 self.closed = true;
                 0

@@ -1,11 +1,11 @@
-//! The gateway's duty cycle: a TCP acceptor and its connections (non-blocking, polled, no
-//! thread per session), each a FIX [`Session`] and an order [`Translator`], bridged to the
+//! The gateway's duty cycle: a TCP acceptor and its connections (non-blocking, read when epoll
+//! says they are readable, no thread per session), each a FIX [`Session`] and an order [`Translator`], bridged to the
 //! cluster's streams: commands out on ingress, events in from egress (with the consumers'
 //! cursor: older terms and repeats dropped), acknowledgements out on acks. With a store
 //! ([`StoreConfig`]) it survives its own restart: see [`crate::store`] and `persist.rs`.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use protocol::{AccountId, Command, EgressCursor, Seq, SessionId};
@@ -18,12 +18,10 @@ use crate::store::{Store, StoreError};
 
 mod conn;
 mod persist;
+mod sockets;
 
 use conn::{Conn, ReadBuf};
-
-/// How often the listener is asked for new connections while none arrive: an `accept` that
-/// finds nothing is a system call per duty cycle otherwise (a third of them under load).
-const ACCEPT_INTERVAL_NS: u64 = 1_000_000;
+use sockets::{Ready, Sockets};
 /// Commands waiting for the ingress stream per session; past this, the session's socket is
 /// not read until they are out.
 const PENDING_COMMANDS_MAX: usize = 256;
@@ -162,12 +160,12 @@ pub struct GatewayStats {
 #[derive(Debug)]
 pub struct Gateway<I, O, A> {
     config: GatewayConfig,
-    listener: TcpListener,
+    sockets: Sockets,
+    /// Scratch: what the sockets' poll found in a duty cycle.
+    ready: Ready,
     slots: Vec<Slot>,
     clients: BTreeMap<usize, Client>,
     next_client: usize,
-    /// When the listener is next asked for connections.
-    accept_due_ns: u64,
     /// Scratch: the clients served in a duty cycle.
     client_ids: Vec<usize>,
     ingress: O,
@@ -195,10 +193,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     /// Binds the listener and recovers the store; `streams` are (egress in, ingress out,
     /// acks out).
     pub fn bind(config: GatewayConfig, streams: (I, O, A)) -> Result<Self, GatewayError> {
-        let listener = TcpListener::bind(config.listen).map_err(GatewayError::Listen)?;
-        listener
-            .set_nonblocking(true)
-            .map_err(GatewayError::Listen)?;
+        let sockets = Sockets::bind(config.listen).map_err(GatewayError::Listen)?;
         let slots = config
             .sessions
             .iter()
@@ -231,11 +226,11 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         let (egress, ingress, acks) = streams;
         let mut gateway = Self {
             config,
-            listener,
+            sockets,
+            ready: Ready::default(),
             slots,
             clients: BTreeMap::new(),
             next_client: 0,
-            accept_due_ns: 0,
             client_ids: Vec::new(),
             ingress,
             egress,
@@ -258,7 +253,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
 
     /// The address it listens on (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.sockets.local_addr()
     }
 
     #[must_use]
@@ -270,17 +265,14 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     /// store before anything leaves: FIX bytes, commands, acknowledgements.
     pub fn do_work(&mut self, now_ns: u64) -> Result<usize, GatewayError> {
         let mut work = 0;
-        // (A due time more than an interval ahead means the wall clock went back.)
-        let clock_went_back = now_ns.saturating_add(ACCEPT_INTERVAL_NS) < self.accept_due_ns;
-        if now_ns >= self.accept_due_ns || clock_went_back {
-            let accepted = self.accept();
-            // A burst of connections is taken a cycle at a time until it ends.
-            self.accept_due_ns = if accepted > 0 {
-                now_ns
-            } else {
-                now_ns.saturating_add(ACCEPT_INTERVAL_NS)
-            };
-            work += accepted;
+        self.sockets.poll(&mut self.ready);
+        for &id in &self.ready.readable {
+            if let Some(client) = self.clients.get_mut(&id) {
+                client.conn.mark_readable();
+            }
+        }
+        if self.ready.accept {
+            work += self.accept();
         }
         let mut ids = std::mem::take(&mut self.client_ids);
         ids.clear();
@@ -307,9 +299,10 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
 
     fn accept(&mut self) -> usize {
         let mut work = 0;
-        while let Ok((stream, _)) = self.listener.accept() {
+        while let Some(stream) = self.sockets.accept(self.next_client) {
             work += 1;
             if self.clients.len() >= self.config.connections_max {
+                self.sockets.forget(&stream);
                 drop(stream); // over the limit: closed at once
                 continue;
             }

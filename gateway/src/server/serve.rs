@@ -283,6 +283,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             let Some(client) = self.clients.remove(&id) else {
                 continue;
             };
+            self.sockets.forget(client.conn.stream());
             if let Some(slot) = client.slot
                 && self.slots[slot].connection == Some(id)
             {
