@@ -1,11 +1,12 @@
 //! `cargo bench -p lockstep --bench gateway [-- --orders N --durability none|group|every]`: `lockstep load` against
 //! `lockstep gateway` with the whole cluster behind it (sequencer with the `group` journal
 //! policy, primary and backup engines, all processes), at window 1 and window 64, and in the
-//! same run against a bare QuickFIX acceptor that answers each order at once (QuickFIX's C++
-//! engine through its Python wheel: `tests/interop/quickfix_echo.py`), the baseline.
+//! same run against a bare QuickFIX C++ acceptor that answers each order at once
+//! (`tests/interop/quickfix_echo.cpp`), the baseline; the same echo through QuickFIX's Python
+//! wheel (`quickfix_echo.py`) is measured and printed beside it.
 //!
 //! Last line: `RESULT gateway rtt_p50_us=.. rtt_p99_us=.. orders_per_s_w1=.. orders_per_s_w64=..
-//! rtt_ratio_vs_quickfix_echo=..` (rtt at window 1).
+//! rtt_ratio_vs_quickfix_echo=..` (rtt at window 1, against the C++ echo's p50).
 #![allow(clippy::print_stdout, reason = "a benchmark's report")]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -65,24 +66,63 @@ fn report(name: &str, r: &LoadReport, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn quickfix_echo(root: &Path, dir: &Path, orders: u64) -> anyhow::Result<LoadReport> {
+/// The baseline: a bare QuickFIX C++ acceptor answering each order at once
+/// (`tests/interop/quickfix_echo.cpp`, built here against Debian's libquickfix-dev), or the
+/// same echo through QuickFIX's Python wheel (`quickfix_echo.py`: the C++ engine with the
+/// answer written in Python).
+fn quickfix_echo(root: &Path, dir: &Path, orders: u64, cpp: bool) -> anyhow::Result<LoadReport> {
     let python = root.join(".tools/venv/bin/python");
+    let dictionary = root.join(".tools/venv/share/quickfix/FIX44.xml");
     ensure!(
-        python.exists(),
+        python.exists() && dictionary.exists(),
         "run ./scripts/setup.sh first (it installs QuickFIX)"
     );
     let addr = free_addr()?;
-    let script = root.join("tests/interop/quickfix_echo.py");
-    let work = dir.join("echo");
+    let work = dir.join(if cpp { "echo-cpp" } else { "echo-py" });
     std::fs::create_dir_all(&work)?;
-    let args = [
-        script.to_str().context("path")?,
-        &addr.port().to_string(),
-        work.to_str().context("path")?,
-    ];
-    let _echo = Proc::spawn(&python, dir, "quickfix-echo", &args, &[])?;
+    let (port, work_arg) = (addr.port().to_string(), work.to_str().context("path")?);
+    let _echo = if cpp {
+        let exe = build_cpp_echo(root)?;
+        let dictionary = dictionary.to_str().context("path")?;
+        Proc::spawn(
+            &exe,
+            dir,
+            "quickfix-echo-cpp",
+            &[&port, work_arg, dictionary],
+            &[],
+        )?
+    } else {
+        let script = root.join("tests/interop/quickfix_echo.py");
+        let args = [script.to_str().context("path")?, &port, work_arg];
+        Proc::spawn(&python, dir, "quickfix-echo-py", &args, &[])?
+    };
     wait_listening(addr)?;
     fix_load::run(addr, &["CLIENT1".to_owned()], "LOCKSTEP", orders, 1)
+}
+
+/// Compiles the C++ echo (once per source change) into the bench's scratch directory.
+fn build_cpp_echo(root: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let source = root.join("tests/interop/quickfix_echo.cpp");
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickfix_echo");
+    let fresh = |exe: &Path| -> Option<bool> {
+        Some(exe.metadata().ok()?.modified().ok()? >= source.metadata().ok()?.modified().ok()?)
+    };
+    if fresh(&exe) == Some(true) {
+        return Ok(exe);
+    }
+    let status = std::process::Command::new("g++")
+        .args(["-O2", "-std=c++14", "-Wno-deprecated", "-o"])
+        .arg(&exe)
+        .arg(&source)
+        .args(["-lquickfix", "-lpthread"])
+        .status()
+        .context("running g++ (./scripts/setup.sh installs it and libquickfix-dev)")?;
+    ensure!(
+        status.success(),
+        "building {} failed: run ./scripts/setup.sh (libquickfix-dev)",
+        source.display()
+    );
+    Ok(exe)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -99,8 +139,10 @@ fn main() -> anyhow::Result<()> {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gateway-bench");
     std::fs::create_dir_all(&out)?;
     let dir = tempfile::tempdir()?;
-    let baseline = quickfix_echo(root, dir.path(), orders)?;
-    report("quickfix_echo_w1", &baseline, &out)?;
+    let baseline = quickfix_echo(root, dir.path(), orders, true)?;
+    report("quickfix_cpp_echo_w1", &baseline, &out)?;
+    let python_echo = quickfix_echo(root, dir.path(), orders, false)?;
+    report("quickfix_python_echo_w1", &python_echo, &out)?;
 
     let settings = Settings {
         driver: DriverHost::Embedded,

@@ -6,13 +6,15 @@
 #     libclang-dev (bindgen), libbsd-dev, uuid-dev, pkg-config, a C/C++ compiler.
 #   - cmake >= 3.30 (Debian bookworm ships 3.25) from PyPI into a project-local
 #     venv at .tools/venv; `.cargo/config.toml` points the CMAKE variable there.
-#   - QuickFIX's Python wheel into the same venv, for the gateway's interoperability test.
+#   - QuickFIX's Python wheel into the same venv, for the gateway's interoperability test, and
+#     QuickFIX's C++ library (libquickfix-dev), for the gateway benchmark's C++ echo baseline.
 #   - iproute2 (`ip`), for the multi-host test's network namespaces (tests/cluster_netns.rs).
 # As root it installs with apt; otherwise it prints the exact command to run.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-apt_packages=(libclang-dev libbsd-dev uuid-dev pkg-config build-essential python3-venv iproute2)
+apt_packages=(libclang-dev libbsd-dev uuid-dev pkg-config build-essential python3-venv iproute2
+    libquickfix-dev)
 cmake_spec='cmake>=3.30,<4'
 
 log() { printf 'setup: %s\n' "$*" >&2; }
