@@ -152,6 +152,9 @@ fn write_inspection(dir: &Path, inspection: &Inspection, out: &mut impl Write) -
         optional(inspection.durable_seq),
         optional(inspection.checkpoint_seq)
     )?;
+    if let Some(note) = unverified_note(inspection) {
+        writeln!(out, "unverified  {note}")?;
+    }
     writeln!(
         out,
         "{:<26} {:>5} {:>12} {:>12} {:>10} {:>12} {:>12}  timestamps_ns",
@@ -186,7 +189,22 @@ fn verify(dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
         range(inspection.seq_range),
         inspection.segments.len()
     )?;
+    if let Some(note) = unverified_note(&inspection) {
+        writeln!(out, "note: {note}")?;
+    }
     Ok(())
+}
+
+/// What verification left unread past the committed seq, in words, if anything.
+fn unverified_note(inspection: &Inspection) -> Option<String> {
+    let u = inspection.unverified?;
+    let committed = optional(inspection.committed_seq);
+    Some(format!(
+        "{} bytes and {} segment files past committed seq {committed} were not verified \
+         (written but never published, e.g. the writer stopped mid-batch; its next open \
+         scans them: valid records are kept, a torn tail is cut off)",
+        u.bytes, u.segments
+    ))
 }
 
 fn import(commands: &Path, dir: &Path, out: &mut impl Write) -> anyhow::Result<()> {
@@ -346,6 +364,29 @@ mod tests {
             text.contains("records     2") && text.contains("00000000000000000001.seg"),
             "{text}"
         );
+    }
+
+    /// A published committed seq below the records on file (a writer stopped between writing
+    /// a batch and publishing it) leaves records unverified: verify and inspect say so.
+    #[test]
+    fn verify_and_inspect_name_data_past_the_committed_seq() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        sample(dir.path());
+        assert!(!output(|out| verify(dir.path(), out)).contains("not verified"));
+        // `committed_seq` is the u64 at byte 64 of the metadata file (docs/journal.md).
+        let meta = dir.path().join(journal::META_FILE_NAME);
+        let mut bytes = std::fs::read(&meta).expect("metadata");
+        assert_eq!(bytes[64..72], 2u64.to_le_bytes());
+        bytes[64..72].copy_from_slice(&1u64.to_le_bytes());
+        std::fs::write(&meta, bytes).expect("write metadata");
+        let text = output(|out| verify(dir.path(), out));
+        assert!(text.starts_with("ok: 1 records, seqs 1..=1"), "{text}");
+        assert!(
+            text.contains("past committed seq 1 were not verified"),
+            "{text}"
+        );
+        let text = output(|out| inspect(dir.path(), out));
+        assert!(text.contains("unverified  "), "{text}");
     }
 
     #[test]

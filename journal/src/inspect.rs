@@ -58,6 +58,21 @@ pub struct Inspection {
     pub checkpoint_seq: Option<u64>,
     /// The first problem found, if any.
     pub problem: Option<CorruptError>,
+    /// Data on file past the published committed seq, which verification does not read (see
+    /// [`Unverified`]); `None` when there is none.
+    pub unverified: Option<Unverified>,
+}
+
+/// Data past the published `committed_seq`: records a writer wrote but had not yet published
+/// when it stopped (or a metadata file older than the segments). Readers never return them and
+/// verification does not check them; the writer's next open scans them like any tail after its
+/// checkpoint (valid records are kept, a torn tail is cut off, corruption is refused).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unverified {
+    /// Non-zero bytes after the last committed record, in its segment.
+    pub bytes: u64,
+    /// Segment files after the one holding the committed seq.
+    pub segments: u64,
 }
 
 /// One segment verified on its own (segments are independent thanks to their headers).
@@ -68,6 +83,8 @@ struct Checked {
     last: Link,
     end: usize,
     stop: Stop,
+    /// Non-zero bytes after `end` left unread because the committed seq was reached.
+    beyond: u64,
 }
 
 /// Verifies every record from the start (CRC, sequence, chain link, segment headers and
@@ -94,17 +111,26 @@ pub fn inspect<S: Storage>(storage: &mut S, threads: usize) -> Result<Inspection
     let segments = storage
         .list_segments()
         .map_err(read_io("listing segments"))?;
-    for &first_seq in &segments {
-        if !holds_committed(first_seq, seq_max) {
-            break;
-        }
+    let committed_segments = segments
+        .iter()
+        .take_while(|&&first_seq| holds_committed(first_seq, seq_max))
+        .count();
+    for &first_seq in &segments[..committed_segments] {
         let region = storage
             .open_segment_read(first_seq)
             .map_err(read_io("opening a segment"))?;
         regions.push((first_seq, storage.segment_display(first_seq), region));
     }
     let checked = check_all(&regions, seq_max, threads.max(1));
+    let beyond = checked.last().map_or(0, |c| c.beyond);
     link_segments(&mut inspection, checked, log_start(&segments), seq_max);
+    let later_segments = (segments.len() - committed_segments) as u64;
+    if inspection.problem.is_none() && (beyond > 0 || later_segments > 0) {
+        inspection.unverified = Some(Unverified {
+            bytes: beyond,
+            segments: later_segments,
+        });
+    }
     Ok(inspection)
 }
 
@@ -115,6 +141,14 @@ pub fn verify<S: Storage>(storage: &mut S, threads: usize) -> Result<Inspection,
         Some(problem) => Err(ReadError::Corrupt(problem)),
         None => Ok(inspection),
     }
+}
+
+/// Bytes up to and including the last non-zero byte.
+fn nonzero_len(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| i as u64 + 1)
 }
 
 fn check_all<R: AsRef<[u8]> + Sync>(
@@ -176,6 +210,7 @@ fn check_one(first_seq: u64, file: &str, segment: &[u8], seq_max: u64, threads: 
             last,
             end: 0,
             stop: Stop::End,
+            beyond: 0,
         };
     };
     summary.index = start_ok.index;
@@ -195,12 +230,18 @@ fn check_one(first_seq: u64, file: &str, segment: &[u8], seq_max: u64, threads: 
         Stop::End if !is_zero(&segment[scan.end..]) => Stop::Invalid(CorruptReason::TrailingData),
         stop => stop,
     };
+    let beyond = if stop == Stop::Limit {
+        nonzero_len(&segment[scan.end..])
+    } else {
+        0
+    };
     Checked {
         summary,
         start,
         last: scan.last,
         end: scan.end,
         stop,
+        beyond,
     }
 }
 
@@ -463,6 +504,28 @@ mod tests {
             (inspection.committed_seq, inspection.problem),
             (Some(99), None)
         );
+    }
+
+    /// Records past the published committed seq are not verified, and the inspection says how
+    /// much it left unread rather than passing over it in silence.
+    #[test]
+    fn data_past_the_committed_seq_is_reported_unverified() {
+        let (mut storage, _) = five_records();
+        let clean = inspect(&mut storage, 1).expect("inspect");
+        assert_eq!((clean.records, clean.unverified), (5, None));
+        // Lower the published committed seq from 5 to 3 (no checksum covers that word).
+        storage.corrupt(META_FILE_NAME, META_COMMITTED_SEQ_OFFSET, 5 ^ 3);
+        for threads in [1, 2] {
+            let inspection = verify(&mut storage, threads).expect("records 1..=3 are sound");
+            assert_eq!(inspection.seq_range, Some((1, 3)));
+            assert_eq!(
+                inspection.unverified,
+                Some(Unverified {
+                    bytes: 2 * record_size(16) as u64,
+                    segments: 0
+                })
+            );
+        }
     }
 
     #[test]

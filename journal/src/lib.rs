@@ -42,7 +42,7 @@ pub use format::{
     segment_file_name,
 };
 pub use index::{IndexEntry, SparseIndex};
-pub use inspect::{Inspection, SegmentSummary, for_each_record, inspect, verify};
+pub use inspect::{Inspection, SegmentSummary, Unverified, for_each_record, inspect, verify};
 pub use limits::{
     BODY_SIZE_MAX, INDEX_INTERVAL_RECORDS, SEGMENT_SIZE_BYTES_MAX, SEGMENT_SIZE_BYTES_MIN,
 };
