@@ -63,6 +63,8 @@ pub struct SequencerAgent<C, I, S, P, J: Storage + ReadJournal = FileStorage> {
     parked: Option<(u64, Vec<u8>)>,
     publish_durable_only: bool,
     stats: AgentStats,
+    /// Why the latest refused ingress message was refused, until taken for a log line.
+    last_refusal: Option<IngressError>,
 }
 
 impl<C, I, S, P, J: Storage + ReadJournal> std::fmt::Debug for SequencerAgent<C, I, S, P, J> {
@@ -148,6 +150,7 @@ impl<C: Clock, I: Inbound, S: Inbound, P: Outbound, J: Storage + ReadJournal>
             parked: None,
             publish_durable_only,
             stats: AgentStats::default(),
+            last_refusal: None,
         })
     }
 
@@ -178,12 +181,15 @@ impl<C: Clock, I: Inbound, S: Inbound, P: Outbound, J: Storage + ReadJournal>
         if room == 0 {
             return Ok(0);
         }
-        let (core, stats) = (&mut self.core, &mut self.stats);
+        let (core, stats, last) = (&mut self.core, &mut self.stats, &mut self.last_refusal);
         let mut on_message = |bytes: &[u8]| match core.on_ingress(now, bytes) {
             Ok(Ingress::Sequenced(_)) => stats.sequenced += 1,
             Ok(Ingress::Duplicate { .. }) => stats.duplicates += 1,
             Err(IngressError::Backpressure(_)) => unreachable!("polled within the core's room"),
-            Err(_) => stats.refused += 1,
+            Err(why) => {
+                stats.refused += 1;
+                *last = Some(why);
+            }
         };
         Ok(self
             .ingress
@@ -288,6 +294,13 @@ impl<C: Clock, I: Inbound, S: Inbound, P: Outbound, J: Storage + ReadJournal>
     #[must_use]
     pub fn stats(&self) -> AgentStats {
         self.stats
+    }
+
+    /// Why the latest refused ingress message was refused, if one was since the last call (the
+    /// count is in [`AgentStats::refused`]). Refusals are not answered on any stream (a
+    /// gateway finds out by its requests going unanswered), so the operator's log says why.
+    pub fn take_refusal(&mut self) -> Option<IngressError> {
+        self.last_refusal.take()
     }
 
     /// Every record up to this one is durable.

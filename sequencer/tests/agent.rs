@@ -7,7 +7,7 @@ use protocol::{
     AccountId, ClientOrderId, Command, InstrumentId, NewOrder, OrderType, Origin, PostOnly, Price,
     Qty, RequestId, Sequenced, SessionId, Side, TimeInForce, TimestampNs,
 };
-use sequencer::{Clock, SequencerAgent, SequencerConfig};
+use sequencer::{Clock, IngressError, SequencerAgent, SequencerConfig};
 use transport::{MemoryBus, MemoryQueue};
 
 #[derive(Clone, Default)]
@@ -130,6 +130,34 @@ fn ingress_is_journaled_then_published_in_order_and_retries_are_dropped() {
         assert_eq!(record.seq, sequenced.seq.0);
         assert_eq!(Command::decode(record.body).unwrap(), sequenced.command);
     }
+}
+
+/// A refused message is counted and its reason kept for the operator's log, once.
+#[test]
+fn refused_ingress_is_counted_and_its_reason_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness::new();
+    let mut agent = h.open(dir.path());
+    h.ingress.push(&order(1, 1));
+    h.ingress.push(&order(1, 3)); // request 2 never arrived
+    h.ingress.push(&[0xff, 0x00]);
+    h.run(&mut agent, 10);
+    assert_eq!((agent.stats().sequenced, agent.stats().refused), (1, 2));
+    assert!(
+        matches!(agent.take_refusal(), Some(IngressError::Malformed(_))),
+        "the latest refusal's reason"
+    );
+    assert_eq!(agent.take_refusal(), None, "taken once");
+    h.ingress.push(&order(1, 3));
+    h.run(&mut agent, 10);
+    assert_eq!(
+        agent.take_refusal(),
+        Some(IngressError::RequestGap {
+            session: 1,
+            expected: 2,
+            got: 3
+        })
+    );
 }
 
 #[test]

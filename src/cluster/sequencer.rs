@@ -75,6 +75,52 @@ where
     }
 }
 
+/// Ingress refusals (a malformed command, a request id gap, a full session table) get no answer
+/// on any stream: the log says why, at most once per `REFUSAL_LOG_INTERVAL`, with the count.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    /// When the last line was written, and the refusal count it covered.
+    logged: Option<(Instant, u64)>,
+    /// The latest refusal not yet logged.
+    pending: Option<sequencer::IngressError>,
+}
+
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+impl RefusalLog {
+    fn log<C, I, S, P>(&mut self, agent: &mut SequencerAgent<C, I, S, P>, now: Instant)
+    where
+        C: transport::Clock,
+        I: transport::Inbound,
+        S: transport::Inbound,
+        P: transport::Outbound,
+    {
+        if let Some((refused, why)) = self.line(agent.take_refusal(), agent.stats().refused, now) {
+            tracing::warn!(refused, reason = %why, "ingress refused (no answer is sent)");
+        }
+    }
+
+    /// The line due now, if any: refusals since the last line, and the latest reason.
+    fn line(
+        &mut self,
+        refusal: Option<sequencer::IngressError>,
+        total: u64,
+        now: Instant,
+    ) -> Option<(u64, sequencer::IngressError)> {
+        if refusal.is_some() {
+            self.pending = refusal;
+        }
+        let (last_at, last_total) = self.logged.unwrap_or((now, 0));
+        let due = self.logged.is_none() || now.duration_since(last_at) >= REFUSAL_LOG_INTERVAL;
+        if !due {
+            return None;
+        }
+        let why = self.pending.take()?;
+        self.logged = Some((now, total));
+        Some((total - last_total, why))
+    }
+}
+
 /// Runs the agent until `stop`; the client and its streams close before the driver does.
 fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<()> {
     let client = connect(config, "lockstep-sequencer")?;
@@ -117,11 +163,13 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
         "sequencer running"
     );
     let mut idle = config.idle.build();
+    let mut refusals = RefusalLog::default();
     while !stop.is_stopped() {
         let mut work = agent.do_work().context("sequencer duty cycle")?;
         if let Some(links) = &mut links {
             work += links.poll(|change| on_link_change(&mut agent, change));
         }
+        refusals.log(&mut agent, Instant::now());
         idle.idle(work);
     }
     // Publish what is journaled, so engines stop level with the journal (bounded: a stalled
@@ -151,4 +199,38 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
     );
     drop(client);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sequencer::IngressError;
+
+    /// The first refusal is logged at once; later ones wait for the interval and are counted.
+    #[test]
+    fn refusals_are_logged_with_their_reason_at_most_once_an_interval() {
+        let mut log = RefusalLog::default();
+        let t0 = Instant::now();
+        let gap = |got| IngressError::RequestGap {
+            session: 3,
+            expected: 5,
+            got,
+        };
+        assert_eq!(log.line(None, 0, t0), None);
+        assert_eq!(log.line(Some(gap(7)), 1, t0), Some((1, gap(7))));
+        let soon = t0 + REFUSAL_LOG_INTERVAL / 2;
+        assert_eq!(log.line(Some(gap(8)), 2, soon), None);
+        assert_eq!(log.line(Some(IngressError::SessionsFull(4)), 3, soon), None);
+        let later = t0 + REFUSAL_LOG_INTERVAL;
+        assert_eq!(
+            log.line(None, 3, later),
+            Some((2, IngressError::SessionsFull(4)))
+        );
+        // Nothing new: nothing to say, however long it has been.
+        assert_eq!(log.line(None, 3, later + REFUSAL_LOG_INTERVAL * 5), None);
+        assert_eq!(
+            log.line(Some(gap(9)), 4, later + REFUSAL_LOG_INTERVAL * 6),
+            Some((1, gap(9)))
+        );
+    }
 }
