@@ -15,7 +15,10 @@ use crate::fix::Frame;
 
 pub mod decimal;
 mod outbound;
+mod snapshot;
 pub mod table;
+
+pub use snapshot::SnapshotError;
 
 pub use outbound::FixMessage;
 use table::{CL_ORD_ID_LEN_MAX, Order, OrderTable};

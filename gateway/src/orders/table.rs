@@ -111,7 +111,7 @@ impl OrderTable {
         }
     }
 
-    fn remember_done(&mut self, key: Vec<u8>) {
+    pub(super) fn remember_done(&mut self, key: Vec<u8>) {
         if self.done.len() == DONE_KEPT_MAX
             && let Some(old) = self.done.pop_front()
         {
@@ -125,6 +125,21 @@ impl OrderTable {
     #[must_use]
     pub fn cl_ord_id(&self, internal: ClientOrderId) -> Option<&[u8]> {
         self.by_internal.get(&internal).map(Vec::as_slice)
+    }
+
+    /// Open orders, by ClOrdID.
+    pub(super) fn open_orders(&self) -> impl Iterator<Item = &Order> {
+        self.open.values()
+    }
+
+    /// Finished ClOrdIDs remembered, oldest first.
+    pub(super) fn done_ids(&self) -> impl Iterator<Item = &[u8]> {
+        self.done.iter().map(Vec::as_slice)
+    }
+
+    /// The most open orders the session may have.
+    pub(super) fn orders_max(&self) -> usize {
+        self.orders_max
     }
 
     /// Open orders.
