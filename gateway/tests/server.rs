@@ -432,10 +432,22 @@ fn send_owned(client: &mut Client, msg_type: &[u8], fields: &[(u32, String)]) {
 /// twice, and new orders go on.
 #[test]
 fn a_restarted_gateway_resumes_the_session_from_its_store() {
+    resume_from_store(u64::MAX);
+}
+
+/// The same, with the store compacted at every write: recovery from the sessions' state alone
+/// (orders, kept messages, numbers, commands without an answer) is recovery from the history.
+#[test]
+fn a_restarted_gateway_resumes_from_a_compacted_store() {
+    resume_from_store(0);
+}
+
+fn resume_from_store(compact_bytes: u64) {
     let dir = tempfile::tempdir().unwrap();
     let store = StoreConfig {
         path: dir.path().join("gateway.store"),
         sync: false,
+        compact_bytes,
     };
     let (mut server, mut cluster) = setup_stored(|_| {}, Some(store));
     let mut client = Client::connect(&server, 1);
@@ -459,6 +471,8 @@ fn a_restarted_gateway_resumes_the_session_from_its_store() {
     let sent = cluster.ingress.drain();
     cluster.sequence(&sent[0]);
     assert_eq!(cluster.engine.open_orders(), 1, "o-1 cancelled, o-3 lost");
+    let compacted = server.stats().compactions;
+    assert_eq!(compacted > 0, compact_bytes == 0, "{compacted} compactions");
     drop(server); // killed: nothing more is written
     drop(client);
 

@@ -563,6 +563,10 @@ mod tests {
             key_of("[aeron]\nclient_liveness_timeout = \"500ms\"\n").as_deref(),
             Some("aeron.client_liveness_timeout")
         );
+        assert_eq!(
+            key_of("[gateway]\nstore_compact_bytes = 4096\n").as_deref(),
+            Some("gateway.store_compact_bytes")
+        );
         let syntax = load_text("[journal\n").unwrap_err();
         assert!(syntax.to_string().starts_with("config F: "), "{syntax}");
         let missing = load(Some(Path::new("/nonexistent/cluster.toml")), &[]).unwrap_err();

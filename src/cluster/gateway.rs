@@ -15,6 +15,9 @@ use transport::{Clock as _, IdleStrategy as _, SystemClock};
 use super::config::{ClusterConfig, Override};
 use super::{CommonArgs, connect, init_tracing, publication, stop_on_signals, subscription};
 
+/// The smallest `store_compact_bytes`: below it the store would be rewritten all the time.
+const STORE_COMPACT_BYTES_MIN: u64 = 1 << 20;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawGateway {
@@ -25,6 +28,7 @@ pub(crate) struct RawGateway {
     consumer: u32,
     store: String,
     store_sync: bool,
+    store_compact_bytes: u64,
     sessions: Vec<RawSession>,
     instruments: Vec<RawInstrument>,
 }
@@ -102,10 +106,15 @@ pub(crate) fn validate(raw: RawGateway) -> Result<GatewaySettings, (String, Stri
         let reason = "a file path for the gateway's store".to_owned();
         return Err(("gateway.store".to_owned(), reason));
     }
+    if raw.store_compact_bytes < STORE_COMPACT_BYTES_MIN {
+        let reason = format!("at least {STORE_COMPACT_BYTES_MIN} bytes");
+        return Err(("gateway.store_compact_bytes".to_owned(), reason));
+    }
     Ok(GatewaySettings {
         store: StoreConfig {
             path: raw.store.into(),
             sync: raw.store_sync,
+            compact_bytes: raw.store_compact_bytes,
         },
         listen,
         sessions: raw.sessions.into_iter().map(session_entry).collect(),

@@ -69,6 +69,8 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// fdatasync on every write: survives a machine crash, not only a process crash.
     pub sync: bool,
+    /// Past this size the file is rewritten as the sessions' state alone (compaction).
+    pub compact_bytes: u64,
 }
 
 /// Why the gateway could not start or go on.
@@ -78,6 +80,14 @@ pub enum GatewayError {
     Listen(#[source] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "gateway store {path}: session {session}: {reason}; move the file aside to start the sessions afresh"
+    )]
+    StoreState {
+        path: std::path::PathBuf,
+        session: u32,
+        reason: String,
+    },
     #[error("gateway: a cluster stream: {0}")]
     Stream(#[from] StreamError),
 }
@@ -154,6 +164,8 @@ pub struct GatewayStats {
     pub accepted: u64,
     pub commands: u64,
     pub reports: u64,
+    /// Times the store was rewritten as the sessions' state alone.
+    pub compactions: u64,
 }
 
 /// The gateway: see the module documentation.
@@ -179,6 +191,8 @@ pub struct Gateway<I, O, A> {
     stats: GatewayStats,
     store: Option<Store>,
     stored_cursor: EgressCursor,
+    /// The store's size that triggers its next compaction.
+    compact_at: u64,
     /// Set while waiting for the primary to answer a replay request: (the point, when the
     /// request last went out).
     replay: Option<(Seq, Option<u64>)>,
@@ -242,6 +256,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             stats: GatewayStats::default(),
             store: None,
             stored_cursor: EgressCursor::default(),
+            compact_at: u64::MAX,
             replay: None,
             egress_events: Vec::with_capacity(EGRESS_POLL_MAX),
             recovered: None,

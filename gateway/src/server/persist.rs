@@ -82,6 +82,10 @@ pub(super) fn answers(event: &Event) -> Option<u64> {
 struct Rebuilt {
     commands: Vec<Command>,
     answered: u64,
+    /// The parts of a translation snapshot read so far.
+    snapshot: Vec<u8>,
+    /// The first record that could not be applied.
+    error: Option<String>,
 }
 
 impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
@@ -107,6 +111,13 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             replay_record(&mut slots[index], &mut rebuilt[index], &mut decoder, r);
         })?;
         for (slot, rebuilt) in self.slots.iter_mut().zip(rebuilt) {
+            if let Some(reason) = rebuilt.error {
+                return Err(GatewayError::StoreState {
+                    path: config.path.clone(),
+                    session: slot.entry.session.0,
+                    reason,
+                });
+            }
             // Sent again once the ingress is connected (see `resend_unanswered`).
             let mut last = rebuilt.answered;
             for command in rebuilt.commands {
@@ -120,6 +131,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             slot.stored_out = slot.sent.as_ref().and_then(|s| s.last_seq()).unwrap_or(0);
         }
         self.stored_cursor = self.cursor;
+        self.compact_at = config.compact_bytes;
         if found.records > 0 {
             self.replay = Some((self.cursor.complete_through(), None));
         }
@@ -158,6 +170,45 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             self.stored_cursor = self.cursor;
         }
         store.commit()?;
+        if store.size_bytes() > self.compact_at {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the store as what it amounts to now: per session its numbers, its translation
+    /// state, the sent messages kept for resends and the commands with no answer yet; then the
+    /// egress cursor. Recovery from it gives the same sessions as from the whole history. The
+    /// next one comes once `compact_bytes` more have been written: the file stays within the
+    /// sessions' state plus that much history.
+    fn compact(&mut self) -> Result<(), GatewayError> {
+        let Some(store) = &mut self.store else {
+            return Ok(());
+        };
+        let owned: Vec<(protocol::SessionId, Owned)> = self
+            .slots
+            .iter()
+            .map(|slot| {
+                let fix = slot
+                    .connection
+                    .and_then(|c| self.clients.get(&c))
+                    .and_then(|c| c.fix.as_ref());
+                (slot.entry.session, Owned::of(slot, fix))
+            })
+            .collect();
+        let (term, last) = self.stored_cursor.parts();
+        let records = owned
+            .iter()
+            .flat_map(|(session, o)| o.records(*session))
+            .chain(std::iter::once(Record::Cursor(CursorParts { term, last })));
+        store.compact(records)?;
+        let history = self
+            .config
+            .store
+            .as_ref()
+            .map_or(u64::MAX, |c| c.compact_bytes);
+        self.compact_at = store.size_bytes().saturating_add(history);
+        self.stats.compactions += 1;
         Ok(())
     }
 
@@ -174,12 +225,76 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     }
 }
 
+/// One session's state as the compacted store writes it.
+struct Owned {
+    seq: SeqNums,
+    translator: Vec<u8>,
+    sent: Vec<(u64, Vec<u8>)>,
+    commands: Vec<Vec<u8>>,
+}
+
+/// Translation snapshot bytes per record: well under the store's record limit.
+const SNAPSHOT_PART_BYTES: usize = crate::store::RECORD_SIZE_MAX / 2;
+
+impl Owned {
+    /// What the store has of `slot` (whose FIX session is `fix` while connected).
+    fn of(slot: &Slot, fix: Option<&Session>) -> Self {
+        let sent: Vec<&crate::session::Sent> = match (fix, &slot.sent) {
+            (Some(fix), _) => fix.sent_after(0).collect(),
+            (None, Some(sent)) => sent.range(0, u64::MAX).collect(),
+            (None, None) => Vec::new(),
+        };
+        Self {
+            seq: slot.stored,
+            translator: slot.translator.export(),
+            sent: sent
+                .into_iter()
+                .filter(|s| s.seq <= slot.stored_out)
+                .map(|s| (s.seq, s.bytes.clone()))
+                .collect(),
+            commands: (slot.unanswered.iter().chain(&slot.pending))
+                .map(Command::encode_to_vec)
+                .collect(),
+        }
+    }
+
+    fn records(&self, session: protocol::SessionId) -> impl Iterator<Item = Record<'_>> {
+        let numbers = Record::SeqNums {
+            session,
+            next_in: self.seq.next_in,
+            next_out: self.seq.next_out,
+        };
+        let parts = self.translator.chunks(SNAPSHOT_PART_BYTES);
+        let count = parts.len();
+        let translator = parts.enumerate().map(move |(i, bytes)| Record::Translator {
+            session,
+            last: i + 1 == count,
+            bytes,
+        });
+        let sent = self.sent.iter().map(move |(seq, bytes)| Record::Sent {
+            session,
+            seq: *seq,
+            bytes,
+        });
+        let commands = self
+            .commands
+            .iter()
+            .map(move |bytes| Record::Unanswered { session, bytes });
+        std::iter::once(numbers)
+            .chain(translator)
+            .chain(sent)
+            .chain(commands)
+    }
+}
+
 fn session_of(r: &Record<'_>) -> Option<protocol::SessionId> {
     match *r {
         Record::SeqNums { session, .. }
         | Record::Sent { session, .. }
         | Record::Inbound { session, .. }
         | Record::Event { session, .. }
+        | Record::Translator { session, .. }
+        | Record::Unanswered { session, .. }
         | Record::Disconnect { session } => Some(session),
         Record::Cursor(_) => None,
     }
@@ -226,6 +341,26 @@ fn replay_record(slot: &mut Slot, rebuilt: &mut Rebuilt, decoder: &mut Decoder, 
                 .commands
                 .push(slot.translator.cancel_on_disconnect());
         }
+        Record::Translator { last, bytes, .. } => {
+            rebuilt.snapshot.extend_from_slice(bytes);
+            if last {
+                // The state it stands for replaces whatever came before.
+                let snapshot = std::mem::take(&mut rebuilt.snapshot);
+                if let Err(e) = slot.translator.import(&snapshot) {
+                    rebuilt.error.get_or_insert(e.to_string());
+                }
+                rebuilt.commands.clear();
+                rebuilt.answered = 0;
+            }
+        }
+        Record::Unanswered { bytes, .. } => match Command::decode(bytes) {
+            Ok(command) => rebuilt.commands.push(command),
+            Err(e) => {
+                rebuilt
+                    .error
+                    .get_or_insert(format!("an unanswered command: {e}"));
+            }
+        },
         Record::Cursor(_) => {}
     }
 }

@@ -66,6 +66,8 @@ pub struct Store {
     file: File,
     pending: Vec<u8>,
     sync: bool,
+    /// Bytes in the file.
+    len: u64,
 }
 
 impl Store {
@@ -91,10 +93,7 @@ impl Store {
         file.read_to_end(&mut bytes).map_err(io)?;
         let mut recovered = Recovered::default();
         if bytes.is_empty() {
-            let mut header = [0u8; HEADER_SIZE];
-            header[..8].copy_from_slice(MAGIC);
-            header[8..12].copy_from_slice(&VERSION.to_le_bytes());
-            file.write_all(&header).map_err(io)?;
+            file.write_all(&header()).map_err(io)?;
             file.sync_all().map_err(io)?;
         } else {
             let end = scan(path, &bytes, &mut recovered, &mut each)?;
@@ -104,12 +103,13 @@ impl Store {
                 file.sync_all().map_err(io)?;
             }
         }
-        file.seek(SeekFrom::End(0)).map_err(io)?;
+        let len = file.seek(SeekFrom::End(0)).map_err(io)?;
         let store = Self {
             path: path.to_path_buf(),
             file,
             pending: Vec::with_capacity(64 * 1024),
             sync,
+            len,
         };
         Ok((store, recovered))
     }
@@ -132,8 +132,55 @@ impl Store {
         if self.sync {
             self.file.sync_data().map_err(io)?;
         }
+        self.len += self.pending.len() as u64;
         self.pending.clear();
         Ok(true)
+    }
+
+    /// Bytes in the file (what was committed).
+    #[must_use]
+    pub fn size_bytes(&self) -> u64 {
+        self.len
+    }
+
+    /// Replaces the file with `records`, which must say everything the file says now (the
+    /// caller's state, as records). Crash-safe: the new file is written and synced beside the
+    /// old one, then renamed over it (and the directory synced), so a crash leaves one or the
+    /// other whole. Only between commits: nothing may be pending.
+    pub fn compact<'r>(
+        &mut self,
+        records: impl IntoIterator<Item = Record<'r>>,
+    ) -> Result<(), StoreError> {
+        assert!(self.pending.is_empty(), "compacting with records pending");
+        let io = |source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut bytes = header().to_vec();
+        for record in records {
+            record.encode(&mut bytes);
+        }
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".compact");
+        let fresh = PathBuf::from(name);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&fresh)
+            .map_err(io)?;
+        file.write_all(&bytes).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&fresh, &self.path).map_err(io)?;
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        self.file = file;
+        self.len = bytes.len() as u64;
+        Ok(())
     }
 
     /// Where the store is.
@@ -141,6 +188,14 @@ impl Store {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The file's first bytes.
+fn header() -> [u8; HEADER_SIZE] {
+    let mut header = [0u8; HEADER_SIZE];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    header
 }
 
 /// Whether a damaged record starting `rest` is the torn end of the last commit rather than

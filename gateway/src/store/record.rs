@@ -11,6 +11,8 @@ const KIND_INBOUND: u8 = 3;
 const KIND_EVENT: u8 = 4;
 const KIND_DISCONNECT: u8 = 5;
 const KIND_CURSOR: u8 = 6;
+const KIND_TRANSLATOR: u8 = 7;
+const KIND_UNANSWERED: u8 = 8;
 
 /// The egress cursor: the term, and the last event taken (command, index, event count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,15 @@ pub enum Record<'a> {
     Disconnect { session: SessionId },
     /// Where the egress stream was taken up to.
     Cursor(CursorParts),
+    /// Compaction: a part of a session's translation state (`Translator::export`), which
+    /// replaces the inbound messages and events it was built from; `last` ends it.
+    Translator {
+        session: SessionId,
+        last: bool,
+        bytes: &'a [u8],
+    },
+    /// Compaction: a command the session sent (or was about to) with no answer yet (encoded).
+    Unanswered { session: SessionId, bytes: &'a [u8] },
 }
 
 /// Why bytes are not a record.
@@ -99,6 +110,21 @@ impl Record<'_> {
             Record::Disconnect { session } => {
                 out.push(KIND_DISCONNECT);
                 out.extend_from_slice(&session.0.to_le_bytes());
+            }
+            Record::Translator {
+                session,
+                last,
+                bytes,
+            } => {
+                out.push(KIND_TRANSLATOR);
+                out.extend_from_slice(&session.0.to_le_bytes());
+                out.push(u8::from(last));
+                out.extend_from_slice(bytes);
+            }
+            Record::Unanswered { session, bytes } => {
+                out.push(KIND_UNANSWERED);
+                out.extend_from_slice(&session.0.to_le_bytes());
+                out.extend_from_slice(bytes);
             }
             Record::Cursor(CursorParts { term, last }) => {
                 out.push(KIND_CURSOR);
@@ -195,6 +221,15 @@ fn decode(body: &[u8]) -> Option<Record<'_>> {
             bytes: rest,
         },
         KIND_DISCONNECT if rest.is_empty() => Record::Disconnect { session },
+        KIND_TRANSLATOR if !rest.is_empty() && rest[0] <= 1 => Record::Translator {
+            session,
+            last: rest[0] == 1,
+            bytes: &rest[1..],
+        },
+        KIND_UNANSWERED => Record::Unanswered {
+            session,
+            bytes: rest,
+        },
         _ => return None,
     };
     Some(record)

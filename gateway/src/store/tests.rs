@@ -25,6 +25,20 @@ fn records() -> Vec<Record<'static>> {
             bytes: &[1, 2, 3],
         },
         Record::Disconnect { session: s },
+        Record::Translator {
+            session: s,
+            last: false,
+            bytes: &[1, 2],
+        },
+        Record::Translator {
+            session: s,
+            last: true,
+            bytes: &[],
+        },
+        Record::Unanswered {
+            session: s,
+            bytes: &[9; 5],
+        },
         Record::Cursor(CursorParts {
             term: Term(2),
             last: Some((Seq(10), 1, 3)),
@@ -60,7 +74,7 @@ fn records_come_back_in_order() {
     let (seen, found) = read_back(&path).unwrap();
     let expected: Vec<String> = records().iter().map(|r| format!("{r:?}")).collect();
     assert_eq!(seen, expected);
-    assert_eq!(found.records, 7);
+    assert_eq!(found.records, 10);
     assert_eq!(found.truncated_bytes, 0);
 }
 
@@ -76,8 +90,8 @@ fn appending_after_reopening_continues_the_file() {
     store.commit().unwrap();
     drop(store);
     let (seen, _) = read_back(&path).unwrap();
-    assert_eq!(seen.len(), 8);
-    assert_eq!(seen[7], "Disconnect { session: SessionId(1) }");
+    assert_eq!(seen.len(), 11);
+    assert_eq!(seen[10], "Disconnect { session: SessionId(1) }");
 }
 
 #[test]
@@ -87,12 +101,12 @@ fn a_torn_last_record_is_cut_off_at_every_length() {
     write_all(&path);
     let whole = std::fs::read(&path).unwrap();
     let mut last = Vec::new();
-    records()[6].encode(&mut last);
+    records()[9].encode(&mut last);
     let good = whole.len() - last.len();
     for cut in good + 1..whole.len() {
         std::fs::write(&path, &whole[..cut]).unwrap();
         let (seen, found) = read_back(&path).unwrap();
-        assert_eq!(seen.len(), 6, "cut at {cut}");
+        assert_eq!(seen.len(), 9, "cut at {cut}");
         assert_eq!(found.truncated_bytes, (cut - good) as u64);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), good as u64);
     }
@@ -108,7 +122,7 @@ fn a_flipped_bit_in_the_last_record_is_a_torn_write() {
     bytes[n - 3] ^= 0x10;
     std::fs::write(&path, &bytes).unwrap();
     let (seen, found) = read_back(&path).unwrap();
-    assert_eq!(seen.len(), 6);
+    assert_eq!(seen.len(), 9);
     assert!(found.truncated_bytes > 0);
 }
 
@@ -157,4 +171,31 @@ fn a_file_that_is_not_a_store_is_refused() {
     // A crash while the header was being written: a new store.
     std::fs::write(&path, &MAGIC[..5]).unwrap();
     assert_eq!(read_back(&path).unwrap().0.len(), 0);
+}
+
+/// Compaction replaces the file with the records given; appends go on after them, and a
+/// leftover from a compaction that crashed before its rename is overwritten, not read.
+#[test]
+fn compaction_replaces_the_file_and_appends_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.store");
+    std::fs::write(dir.path().join("gateway.store.compact"), b"half a file").unwrap();
+    write_all(&path);
+    let (mut store, _) = Store::open(&path, false, |_| {}).unwrap();
+    let before = store.size_bytes();
+    let kept = records()[..2].to_vec();
+    store.compact(kept.iter().copied()).unwrap();
+    assert!(store.size_bytes() < before);
+    assert_eq!(store.size_bytes(), std::fs::metadata(&path).unwrap().len());
+    store.append(&Record::Disconnect {
+        session: SessionId(1),
+    });
+    store.commit().unwrap();
+    assert_eq!(store.size_bytes(), std::fs::metadata(&path).unwrap().len());
+    drop(store);
+    let (seen, found) = read_back(&path).unwrap();
+    let mut expected: Vec<String> = kept.iter().map(|r| format!("{r:?}")).collect();
+    expected.push("Disconnect { session: SessionId(1) }".to_owned());
+    assert_eq!((seen, found.records), (expected, 3));
+    assert!(!dir.path().join("gateway.store.compact").exists());
 }
