@@ -222,11 +222,17 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
             .context("gateway duty cycle")?;
         idle.idle(work);
     }
+    // A clean stop leaves the store as the sessions' state alone: the next start reads no
+    // history.
+    gateway
+        .compact_store()
+        .context("compacting the gateway store")?;
     let stats = gateway.stats();
     tracing::info!(
         accepted = stats.accepted,
         commands = stats.commands,
         reports = stats.reports,
+        compactions = stats.compactions,
         "gateway stopped"
     );
     drop(gateway);

@@ -171,17 +171,21 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         }
         store.commit()?;
         if store.size_bytes() > self.compact_at {
-            self.compact()?;
+            self.compact_store()?;
         }
         Ok(())
     }
 
     /// Rewrites the store as what it amounts to now: per session its numbers, its translation
     /// state, the sent messages kept for resends and the commands with no answer yet; then the
-    /// egress cursor. Recovery from it gives the same sessions as from the whole history. The
-    /// next one comes once `compact_bytes` more have been written: the file stays within the
-    /// sessions' state plus that much history.
-    fn compact(&mut self) -> Result<(), GatewayError> {
+    /// egress cursor. Recovery from it gives the same sessions as from the whole history.
+    ///
+    /// Runs by itself once `compact_bytes` have been written since the last compaction, or as
+    /// much as the compacted file, if that is more (so rewriting a large state costs at most
+    /// as much again as the history it replaces); the file stays within twice the sessions'
+    /// state plus `compact_bytes`. Call it between duty cycles to compact now (a clean
+    /// shutdown does, so the next start reads no history). Without a store it does nothing.
+    pub fn compact_store(&mut self) -> Result<(), GatewayError> {
         let Some(store) = &mut self.store else {
             return Ok(());
         };
@@ -207,7 +211,8 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             .store
             .as_ref()
             .map_or(u64::MAX, |c| c.compact_bytes);
-        self.compact_at = store.size_bytes().saturating_add(history);
+        let size = store.size_bytes();
+        self.compact_at = size.saturating_add(history.max(size));
         self.stats.compactions += 1;
         Ok(())
     }
