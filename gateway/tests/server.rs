@@ -551,3 +551,74 @@ fn unanswered_commands_go_again_to_a_restarted_sequencer() {
     assert_eq!(cluster.engine.open_orders(), 2);
     assert_eq!(server.stats().commands, 3, "o-1, o-2 and o-2 again");
 }
+
+/// Reports for a session whose client is away are numbered and kept, on file, as if sent: the
+/// client, back after a gateway restart, finds the gap at its logon, asks for a resend and gets
+/// each report once, as a PossDup copy.
+#[test]
+fn reports_for_an_absent_client_wait_on_file_for_its_resend_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreConfig {
+        path: dir.path().join("gateway.store"),
+        sync: false,
+        compact_bytes: u64::MAX,
+    };
+    let (mut server, mut cluster) = setup_stored(|_| {}, Some(store));
+    let mut client = Client::connect(&server, 1);
+    client.send(b"A", &LOGON);
+    client.expect(&mut server, &mut cluster, "A");
+    send_owned(&mut client, b"D", &order("o-1", "99.00"));
+    let ack = client.expect(&mut server, &mut cluster, "8");
+    assert_eq!((get(&ack, 34), get(&ack, 150)), ("2", "0"));
+    drop(client);
+    for _ in 0..10 {
+        server.do_work(now_ns()).unwrap();
+    }
+    // Another session sells into o-1 while its client is away: two fills, two reports.
+    for (request, qty) in [(1, 2), (2, 3)] {
+        cluster.apply(Command::NewOrder(protocol::NewOrder {
+            origin: Origin {
+                session: SessionId(2),
+                account: AccountId(2),
+                request_id: RequestId(request),
+            },
+            instrument: InstrumentId(1),
+            side: protocol::Side::Sell,
+            order_type: protocol::OrderType::Limit,
+            time_in_force: protocol::TimeInForce::Ioc,
+            post_only: protocol::PostOnly::Off,
+            client_order_id: protocol::ClientOrderId(request),
+            price: Price(9_900),
+            stop_price: Price(0),
+            qty: Qty(qty),
+            display_qty: Qty(0),
+            expire_time: TimestampNs(0),
+        }));
+    }
+    for _ in 0..10 {
+        server.do_work(now_ns()).unwrap();
+    }
+    drop(server); // killed: the reports never reached the client
+
+    let mut server = cluster.start_gateway();
+    let mut client = Client::connect(&server, 3);
+    client.send(b"A", &LOGON);
+    let logon = client.expect(&mut server, &mut cluster, "A");
+    assert_eq!(get(&logon, 34), "5", "the reports took 3 and 4");
+    client.send(b"2", &[(7, "3"), (16, "0")]);
+    for (seq, status) in [("3", "1"), ("4", "2")] {
+        let r = client.expect(&mut server, &mut cluster, "8");
+        assert_eq!(
+            (get(&r, 34), get(&r, 43), get(&r, 11), get(&r, 39)),
+            (seq, "Y", "o-1", status),
+            "{r:?}"
+        );
+    }
+    // Nothing else is on its way: the next message is the answer to a new order.
+    send_owned(&mut client, b"D", &order("o-2", "98.00"));
+    let ack = client.expect(&mut server, &mut cluster, "8");
+    assert_eq!(
+        (get(&ack, 34), get(&ack, 11), get(&ack, 43)),
+        ("6", "o-2", "")
+    );
+}

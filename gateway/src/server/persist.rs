@@ -66,6 +66,58 @@ pub(super) fn record_session(store: &mut Option<Store>, slot: &mut Slot, fix: &m
     }
 }
 
+/// A message for a session with no connection: numbered and kept as if sent, and recorded,
+/// as FIX engines do. The client finds the gap when it logs on again and asks for a resend,
+/// which answers with the kept copies (PossDup), across a gateway restart too.
+pub(super) fn send_offline(
+    store: &mut Option<Store>,
+    slot: &mut Slot,
+    now_ns: u64,
+    message: &crate::orders::FixMessage,
+) {
+    let seq = slot.seq.next_out;
+    let now = crate::session::format_utc(now_ns);
+    let fix = &slot.entry.fix;
+    let header = crate::fix::Header {
+        sender_comp_id: &fix.our_comp_id,
+        target_comp_id: &fix.their_comp_id,
+        msg_seq_num: seq,
+        sending_time: &now,
+        poss_dup: None,
+    };
+    let mut builder = crate::fix::MessageBuilder::new();
+    let Ok(bytes) = builder
+        .start(message.msg_type, &header)
+        .and_then(|b| message.write(b))
+        .map(|()| builder.finish().to_vec())
+    else {
+        return; // as `send_application` does: a message that cannot be built is not sent
+    };
+    slot.seq.next_out += 1;
+    let session = slot.entry.session;
+    record(
+        store,
+        &Record::Sent {
+            session,
+            seq,
+            bytes: &bytes,
+        },
+    );
+    record(
+        store,
+        &Record::SeqNums {
+            session,
+            next_in: slot.seq.next_in,
+            next_out: slot.seq.next_out,
+        },
+    );
+    (slot.stored, slot.stored_out) = (slot.seq, seq);
+    let kept = fix.sent_kept_max;
+    slot.sent
+        .get_or_insert_with(|| crate::session::SentStore::new(kept))
+        .push(seq, bytes);
+}
+
 /// The request id an event answers, if it answers one.
 pub(super) fn answers(event: &Event) -> Option<u64> {
     let id = match event {

@@ -208,6 +208,10 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 Some(fix) => {
                     let _ = fix.send_application(now_ns, message.msg_type, |b| message.write(b));
                 }
+                None if slot.connection.is_none() => {
+                    super::persist::send_offline(&mut self.store, slot, now_ns, &message);
+                }
+                // Connected, the Logon not yet through: sent right after it.
                 None if slot.backlog.len() < BACKLOG_MAX => slot.backlog.push_back(message),
                 None => {} // the backlog bound: the client finds the rest by OrderStatusRequest
             }
