@@ -76,21 +76,13 @@ pub(super) fn send_offline(
     message: &crate::orders::FixMessage,
 ) {
     let seq = slot.seq.next_out;
-    let now = crate::session::format_utc(now_ns);
     let fix = &slot.entry.fix;
-    let header = crate::fix::Header {
-        sender_comp_id: &fix.our_comp_id,
-        target_comp_id: &fix.their_comp_id,
-        msg_seq_num: seq,
-        sending_time: &now,
-        poss_dup: None,
-    };
     let mut builder = crate::fix::MessageBuilder::new();
-    let Ok(bytes) = builder
-        .start(message.msg_type, &header)
-        .and_then(|b| message.write(b))
-        .map(|()| builder.finish().to_vec())
-    else {
+    let built =
+        crate::session::build_message(&mut builder, fix, seq, now_ns, message.msg_type, |b| {
+            message.write(b)
+        });
+    let Ok(bytes) = built else {
         return; // as `send_application` does: a message that cannot be built is not sent
     };
     slot.seq.next_out += 1;

@@ -1,7 +1,7 @@
 //! What the session sends: its own admin messages, the application's messages (kept for
 //! resends), resends, and what time alone makes it send.
 
-use super::{Output, RejectReason, Session, State, format_utc, t};
+use super::{Output, RejectReason, Session, SessionConfig, State, format_utc, t};
 use crate::fix::{Decoder, EncodeError, Header, MessageBuilder, tag};
 
 /// Header tags a resend rebuilds rather than copies.
@@ -15,15 +15,41 @@ const HEADER_TAGS: [u32; 7] = [
     tag::ORIG_SENDING_TIME,
 ];
 
+fn header<'a>(
+    config: &'a SessionConfig,
+    seq: u64,
+    now: &'a [u8; 21],
+    original: Option<&'a [u8]>,
+) -> Header<'a> {
+    Header {
+        sender_comp_id: &config.our_comp_id,
+        target_comp_id: &config.their_comp_id,
+        msg_seq_num: seq,
+        sending_time: now,
+        poss_dup: original,
+    }
+}
+
+/// A message numbered `seq`, stamped `now_ns`, from `config`'s CompIDs: what the session sends
+/// as its next message (and what the gateway keeps for a client that is away).
+pub(crate) fn build_message(
+    builder: &mut MessageBuilder,
+    config: &SessionConfig,
+    seq: u64,
+    now_ns: u64,
+    msg_type: &[u8],
+    fields: impl FnOnce(&mut MessageBuilder) -> Result<(), EncodeError>,
+) -> Result<Vec<u8>, EncodeError> {
+    let now = format_utc(now_ns);
+    builder
+        .start(msg_type, &header(config, seq, &now, None))
+        .and_then(fields)
+        .map(|()| builder.finish().to_vec())
+}
+
 impl Session {
     fn header<'a>(&'a self, seq: u64, now: &'a [u8; 21], original: Option<&'a [u8]>) -> Header<'a> {
-        Header {
-            sender_comp_id: &self.config.our_comp_id,
-            target_comp_id: &self.config.their_comp_id,
-            msg_seq_num: seq,
-            sending_time: now,
-            poss_dup: original,
-        }
+        header(&self.config, seq, now, original)
     }
 
     /// Builds with the next outgoing sequence number and sends; returns the bytes.
@@ -33,13 +59,15 @@ impl Session {
         msg_type: &[u8],
         fields: impl FnOnce(&mut MessageBuilder) -> Result<(), EncodeError>,
     ) -> Result<Vec<u8>, EncodeError> {
-        let now = format_utc(now_ns);
         let mut builder = std::mem::take(&mut self.builder);
-        let header = self.header(self.next_out, &now, None);
-        let built = builder
-            .start(msg_type, &header)
-            .and_then(fields)
-            .map(|()| builder.finish().to_vec());
+        let built = build_message(
+            &mut builder,
+            &self.config,
+            self.next_out,
+            now_ns,
+            msg_type,
+            fields,
+        );
         self.builder = builder;
         let bytes = built?;
         self.next_out += 1;
