@@ -269,7 +269,7 @@ mod tests {
                     }
                     _ => {}
                 }
-                pool.finalize(&[InstrumentId(1)]);
+                pool.settle(&[InstrumentId(1)]);
             }
             for (&(session, client_order_id), &slot) in &model {
                 prop_assert_eq!(ids.get(ClientKey { session, client_order_id }, &pool), Some(slot));

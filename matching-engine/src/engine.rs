@@ -133,13 +133,41 @@ impl Engine {
             }
         }
         self.flush_market_data(out);
-        self.pool.finalize(&self.book_instruments);
+        if self.pool.pending() >= crate::pool::SETTLE_PENDING_MAX {
+            self.settle();
+        }
     }
 
     /// The fingerprint of everything that affects future output.
     #[must_use]
-    pub fn state_hash(&self) -> StateHash {
-        self.combine(self.pool.hash_sum(), self.accounts.hash_sum())
+    pub fn state_hash(&mut self) -> StateHash {
+        self.settle();
+        self.peek_state_hash()
+    }
+
+    /// [`Self::state_hash`] through a shared reference: orders changed since the last
+    /// [`Self::settle`] are hashed by this call and again by the next `settle`.
+    #[must_use]
+    pub fn peek_state_hash(&self) -> StateHash {
+        self.combine(
+            self.pool.hash_sum(&self.book_instruments),
+            self.accounts.hash_sum(),
+        )
+    }
+
+    /// Brings the incremental state hash up to date: rehashes each order changed since the
+    /// last call, once. [`Self::apply`] settles by itself once a bounded number of orders are
+    /// pending, and [`Self::state_hash`] before it reads the hash; the hash is the same either
+    /// way.
+    pub fn settle(&mut self) {
+        self.pool.settle(&self.book_instruments);
+    }
+
+    /// Orders changed since the hash was last settled (for tests of the bookkeeping).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn hash_pending(&self) -> usize {
+        self.pool.pending()
     }
 
     /// The state hash recomputed from scratch (for tests of the incremental bookkeeping).

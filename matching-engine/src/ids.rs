@@ -212,7 +212,7 @@ mod tests {
                 pool.remove(slot);
                 assert_eq!(ids.get(id, &pool), None);
             }
-            pool.finalize(&[protocol::InstrumentId(1)]);
+            pool.settle(&[protocol::InstrumentId(1)]);
         }
         assert!(ids.displaced_count.iter().any(|&c| c > 0));
         for &(id, slot) in &open {
@@ -253,7 +253,7 @@ mod tests {
                         model.remove(&id);
                     }
                 }
-                pool.finalize(&[protocol::InstrumentId(1)]);
+                pool.settle(&[protocol::InstrumentId(1)]);
             }
             for id in 1..next_id {
                 prop_assert_eq!(ids.get(id, &pool), model.get(&id).copied(), "id {}", id);

@@ -3,8 +3,10 @@
 //!
 //! Mutation goes through [`OrderPool::modify`], which keeps the incremental state hash exact: each
 //! order's contribution is hashed from its fields (priority stamp included), and the pool keeps the
-//! wrapping sum of the contributions of its live orders. Orders changed during a command are
-//! listed and rehashed once each by [`OrderPool::finalize`] at the end of the command.
+//! wrapping sum of the contributions of its live orders. Orders changed since the last
+//! [`OrderPool::settle`] are listed once each and rehashed only when the hash is asked for (or
+//! when [`SETTLE_PENDING_MAX`] are listed): an order that opens and closes between two checkpoints
+//! is never hashed, and one filled many times is hashed once.
 
 use protocol::{
     AccountId, ClientOrderId, InstrumentId, OrderId, OrderType, PostOnly, Price, Qty, SessionId,
@@ -15,6 +17,10 @@ use crate::hash::hash_pairs;
 
 /// "No slot" in links and heap positions.
 pub(crate) const NONE: u32 = u32::MAX;
+
+/// The most slots listed as changed before [`crate::Engine::apply`] settles the hash by itself:
+/// bounds what [`OrderPool::hash_sum`] computes for a caller that never settles.
+pub(crate) const SETTLE_PENDING_MAX: usize = 4096;
 
 /// Where an open order is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +129,7 @@ pub(crate) struct Links {
     book: u16,
     /// In a price level's queue.
     pub(crate) resting: bool,
-    /// Listed in the pool's `dirty`: changed in the current command, rehashed by `finalize`.
+    /// Listed in the pool's `dirty`: changed since the last `settle`, which rehashes it.
     dirty: bool,
 }
 
@@ -211,10 +217,22 @@ impl OrderPool {
         self.len == self.capacity
     }
 
-    /// The wrapping sum of every live order's hash; only between commands (after `finalize`).
-    pub(crate) fn hash_sum(&self) -> u128 {
-        assert!(self.dirty.is_empty(), "hash read mid-command");
-        self.hash_sum
+    /// The wrapping sum of every live order's hash, counting the orders changed since the last
+    /// [`Self::settle`] as they are now (hashed here, and again by the next `settle`).
+    pub(crate) fn hash_sum(&self, instruments: &[InstrumentId]) -> u128 {
+        self.dirty.iter().fold(self.hash_sum, |sum, &index| {
+            let slot = &self.slots[index as usize];
+            if slot.order.id.0 == 0 {
+                return sum;
+            }
+            let h = slot.order.hash(instruments[slot.links.book as usize]);
+            sum.wrapping_sub(slot.hash).wrapping_add(h)
+        })
+    }
+
+    /// Slots changed since the last [`Self::settle`].
+    pub(crate) fn pending(&self) -> usize {
+        self.dirty.len()
     }
 
     /// Stores an order in a free slot. The caller checks `is_full` first.
@@ -229,7 +247,7 @@ impl OrderPool {
         };
         let index = if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
-            // A slot freed earlier in this command may still be listed as dirty: keep `dirty`.
+            // A slot freed since the last settle may still be listed as dirty: keep `dirty`.
             let dirty = slot.links.dirty;
             slot.order = order;
             slot.hash = 0;
@@ -271,13 +289,13 @@ impl OrderPool {
         &slot.order
     }
 
-    /// Changes an order's fields; its hash contribution is brought up to date by `finalize`.
+    /// Changes an order's fields; its hash contribution is brought up to date by `settle`.
     #[inline]
     pub(crate) fn modify<R>(&mut self, index: u32, f: impl FnOnce(&mut Order) -> R) -> R {
         f(self.order_mut(index))
     }
 
-    /// An order to change; its hash contribution is brought up to date by `finalize`.
+    /// An order to change; its hash contribution is brought up to date by `settle`.
     #[inline]
     pub(crate) fn order_mut(&mut self, index: u32) -> &mut Order {
         assert!(self.slots[index as usize].order.id.0 != 0);
@@ -294,9 +312,9 @@ impl OrderPool {
         }
     }
 
-    /// Rehashes every order changed since the last call, once each: the end of every command.
-    /// `instruments` maps book slots to instrument ids.
-    pub(crate) fn finalize(&mut self, instruments: &[InstrumentId]) {
+    /// Rehashes every order changed since the last call, once each. `instruments` maps book
+    /// slots to instrument ids.
+    pub(crate) fn settle(&mut self, instruments: &[InstrumentId]) {
         for &index in &self.dirty {
             let slot = &mut self.slots[index as usize];
             slot.links.dirty = false;

@@ -145,7 +145,7 @@ impl Engine {
         if r.at != body.len() {
             return Err(Invalid("trailing bytes"));
         }
-        engine.pool.finalize(&engine.book_instruments);
+        engine.pool.settle(&engine.book_instruments);
         engine.check_uncrossed()?;
         if engine.state_hash().0 != hash {
             return Err(SnapshotError::HashMismatch);

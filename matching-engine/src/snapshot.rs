@@ -61,7 +61,7 @@ impl Engine {
         header[8..12].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
         header[16..24].copy_from_slice(&body_len.to_le_bytes());
         header[24..28].copy_from_slice(&crc.to_le_bytes());
-        header[32..48].copy_from_slice(&self.state_hash().0.to_le_bytes());
+        header[32..48].copy_from_slice(&self.peek_state_hash().0.to_le_bytes());
     }
 
     fn write_body(&self, out: &mut Vec<u8>) {

@@ -108,8 +108,12 @@ fn run(engine: &mut Engine, cmds: &[Sequenced]) -> Vec<(Vec<u8>, u128)> {
         .map(|cmd| {
             let mut out = Vec::new();
             engine.apply(cmd, &mut out);
-            assert_eq!(engine.state_hash(), engine.state_hash_recomputed());
-            (encode(&out), engine.state_hash().0)
+            let hash = engine.peek_state_hash();
+            assert_eq!(hash, engine.state_hash_recomputed());
+            if cmd.seq.0.is_multiple_of(3) {
+                assert_eq!(engine.state_hash(), hash);
+            }
+            (encode(&out), hash.0)
         })
         .collect()
 }
@@ -204,4 +208,54 @@ fn crc32c_of(bytes: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// Nobody reads the hash for many thousands of changed orders: `apply` settles by itself once
+/// `SETTLE_PENDING_MAX` (4096) are pending, so the pending list stays bounded, and the hash read
+/// at the end, with or without settling, is the one recomputed from scratch.
+#[test]
+fn the_hash_settles_by_itself_when_nobody_reads_it() {
+    let mut engine = Engine::new(EngineConfig {
+        orders_max: 16_384,
+        instruments_max: 1,
+        accounts_max: 4,
+        price_levels_max: 1_000,
+    });
+    let mut out = Vec::new();
+    let mut seq = 0;
+    let mut apply = |engine: &mut Engine, command: Command| {
+        seq += 1;
+        let cmd = Sequenced {
+            seq: Seq(seq),
+            timestamp: TimestampNs(seq),
+            command,
+        };
+        out.clear();
+        engine.apply(&cmd, &mut out);
+    };
+    apply(
+        &mut engine,
+        Command::DefineInstrument(define(1, 1, 1, 1_000)),
+    );
+    let mut pending_max = 0;
+    for i in 0..10_000u64 {
+        let mut order = common::limit(Side::Buy, 100 + (i % 300) as i64, 1 + i % 7);
+        order.client_order_id = ClientOrderId(i + 1);
+        apply(&mut engine, Command::NewOrder(order));
+        pending_max = pending_max.max(engine.hash_pending());
+    }
+    // Fills change resting orders too: sell into the bids.
+    for i in 0..2_000u64 {
+        let mut order = common::market(Side::Sell, 3);
+        order.client_order_id = ClientOrderId(20_000 + i);
+        apply(&mut engine, Command::NewOrder(order));
+        pending_max = pending_max.max(engine.hash_pending());
+    }
+    assert!(pending_max >= 4_000, "the pending list grew: {pending_max}");
+    assert!(pending_max <= 4_096, "and was bounded: {pending_max}");
+    assert!(engine.hash_pending() > 0);
+    let recomputed = engine.state_hash_recomputed();
+    assert_eq!(engine.peek_state_hash(), recomputed);
+    assert_eq!(engine.state_hash(), recomputed);
+    assert_eq!(engine.hash_pending(), 0);
 }

@@ -144,7 +144,12 @@ proptest! {
             engine.apply(&cmd, &mut got);
             let want = naive.apply(&cmd);
             prop_assert_eq!(encode(&got), encode(&want), "command {}: {:?}\nengine {:#?}\nnaive {:#?}", i, cmd.command, got, want);
-            prop_assert_eq!(engine.state_hash(), engine.state_hash_recomputed());
+            // The hash read without settling counts the pending orders; settling now and then
+            // (as replicas do at checkpoints) leaves it the same.
+            prop_assert_eq!(engine.peek_state_hash(), engine.state_hash_recomputed());
+            if seq.is_multiple_of(5) {
+                prop_assert_eq!(engine.state_hash(), engine.state_hash_recomputed());
+            }
         }
         prop_assert_eq!(engine.open_orders(), 0);
     }

@@ -158,7 +158,7 @@ pub fn run_backtest(
     }
     progress.finish();
     let last = changed.as_ref().map_or(&original, |(_, e, _)| e);
-    report.final_digest = protocol::StateDigest(last.state_hash().0);
+    report.final_digest = protocol::StateDigest(last.peek_state_hash().0);
     report.diff = changed.is_some().then_some(diff);
     Ok(report)
 }

@@ -73,7 +73,7 @@ impl Replayer {
         }
         let checkpoint = Checkpoint {
             seq: command.seq,
-            digest: self.digest(),
+            digest: StateDigest(self.engine.state_hash().0),
         };
         self.last_checkpoint = Some(checkpoint);
         Ok(Some(checkpoint))
@@ -94,7 +94,7 @@ impl Replayer {
     /// The state digest now, as replicas report it.
     #[must_use]
     pub fn digest(&self) -> StateDigest {
-        StateDigest(self.engine.state_hash().0)
+        StateDigest(self.engine.peek_state_hash().0)
     }
 
     /// The last periodic checkpoint.

@@ -83,7 +83,7 @@ impl ReplicaSnapshot {
     /// The engine's state digest, as replicas report it.
     #[must_use]
     pub fn digest(&self) -> StateDigest {
-        StateDigest(self.engine.state_hash().0)
+        StateDigest(self.engine.peek_state_hash().0)
     }
 }
 
@@ -166,7 +166,7 @@ mod tests {
         let path = Path::new("x.snapshot");
         let snap = ReplicaSnapshot::parse(path, &bytes).unwrap();
         assert_eq!((snap.seq, snap.term), (Seq(42), Term(3)));
-        assert_eq!(snap.digest().0, engine.state_hash().0);
+        assert_eq!(snap.digest().0, engine.peek_state_hash().0);
         let check = |mutate: fn(&mut Vec<u8>), want: &str| {
             let mut b = bytes.clone();
             mutate(&mut b);

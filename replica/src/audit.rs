@@ -238,7 +238,7 @@ impl Auditor {
     /// The engine's state hash now.
     #[must_use]
     pub fn state_hash(&self) -> StateDigest {
-        StateDigest(self.engine.state_hash().0)
+        StateDigest(self.engine.peek_state_hash().0)
     }
 
     /// The configuration it runs with.

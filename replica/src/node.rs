@@ -419,7 +419,7 @@ impl Replica {
     /// The engine's state hash now.
     #[must_use]
     pub fn state_hash(&self) -> StateDigest {
-        StateDigest(self.engine.state_hash().0)
+        StateDigest(self.engine.peek_state_hash().0)
     }
 
     /// Events kept for re-publishing.

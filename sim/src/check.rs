@@ -104,7 +104,7 @@ pub(crate) struct Checker {
 impl Checker {
     pub(crate) fn new(sessions: u32) -> Self {
         let engine = Engine::new(crate::world::engine_config());
-        let hashes = vec![engine.state_hash().0];
+        let hashes = vec![engine.peek_state_hash().0];
         Self {
             reader: None,
             journal: Vec::new(),
