@@ -214,8 +214,10 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             self.stored_cursor = self.cursor;
         }
         store.commit()?;
-        if store.size_bytes() > self.compact_at {
-            self.compact_store()?;
+        let due = !store.compacting() && store.size_bytes() > self.compact_at;
+        self.finish_compaction(false)?;
+        if due {
+            self.begin_compaction()?;
         }
         Ok(())
     }
@@ -227,9 +229,38 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     /// Runs by itself once `compact_bytes` have been written since the last compaction, or as
     /// much as the compacted file, if that is more (so rewriting a large state costs at most
     /// as much again as the history it replaces); the file stays within twice the sessions'
-    /// state plus `compact_bytes`. Call it between duty cycles to compact now (a clean
-    /// shutdown does, so the next start reads no history). Without a store it does nothing.
+    /// state plus `compact_bytes`. By itself, the duty cycle only encodes the state: a helper
+    /// thread writes and syncs the new file, and a later cycle appends what was committed
+    /// meanwhile and puts it in place. Called, it compacts now and returns when the new file is
+    /// in place (a clean shutdown does, so the next start reads no history). Without a store it
+    /// does nothing.
     pub fn compact_store(&mut self) -> Result<(), GatewayError> {
+        self.finish_compaction(true)?;
+        self.begin_compaction()?;
+        self.finish_compaction(true)
+    }
+
+    /// Puts a compaction's new file in place if its helper is done (or, with `wait`, once it
+    /// is), and sets when the next one is due.
+    fn finish_compaction(&mut self, wait: bool) -> Result<(), GatewayError> {
+        let Some(store) = &mut self.store else {
+            return Ok(());
+        };
+        let Some(size) = store.poll_compaction(wait)? else {
+            return Ok(());
+        };
+        let history = self
+            .config
+            .store
+            .as_ref()
+            .map_or(u64::MAX, |c| c.compact_bytes);
+        self.compact_at = size.saturating_add(history.max(size));
+        self.stats.compactions += 1;
+        Ok(())
+    }
+
+    /// Encodes the sessions' state as of the last commit and hands it to the store's helper.
+    fn begin_compaction(&mut self) -> Result<(), GatewayError> {
         let Some(store) = &mut self.store else {
             return Ok(());
         };
@@ -249,15 +280,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             .iter()
             .flat_map(|(session, o)| o.records(*session))
             .chain(std::iter::once(Record::Cursor(CursorParts { term, last })));
-        store.compact(records)?;
-        let history = self
-            .config
-            .store
-            .as_ref()
-            .map_or(u64::MAX, |c| c.compact_bytes);
-        let size = store.size_bytes();
-        self.compact_at = size.saturating_add(history.max(size));
-        self.stats.compactions += 1;
+        store.compact_in_background(records)?;
         Ok(())
     }
 
@@ -274,20 +297,20 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     }
 }
 
-/// One session's state as the compacted store writes it.
-struct Owned {
+/// One session's state as the compacted store writes it (the kept messages borrowed).
+struct Owned<'a> {
     seq: SeqNums,
     translator: Vec<u8>,
-    sent: Vec<(u64, Vec<u8>)>,
+    sent: Vec<(u64, &'a [u8])>,
     commands: Vec<Vec<u8>>,
 }
 
 /// Translation snapshot bytes per record: well under the store's record limit.
 const SNAPSHOT_PART_BYTES: usize = crate::store::RECORD_SIZE_MAX / 2;
 
-impl Owned {
+impl<'a> Owned<'a> {
     /// What the store has of `slot` (whose FIX session is `fix` while connected).
-    fn of(slot: &Slot, fix: Option<&Session>) -> Self {
+    fn of(slot: &'a Slot, fix: Option<&'a Session>) -> Self {
         let sent: Vec<&crate::session::Sent> = match (fix, &slot.sent) {
             (Some(fix), _) => fix.sent_after(0).collect(),
             (None, Some(sent)) => sent.range(0, u64::MAX).collect(),
@@ -299,7 +322,7 @@ impl Owned {
             sent: sent
                 .into_iter()
                 .filter(|s| s.seq <= slot.stored_out)
-                .map(|s| (s.seq, s.bytes.clone()))
+                .map(|s| (s.seq, &s.bytes[..]))
                 .collect(),
             commands: (slot.unanswered.iter().chain(&slot.pending))
                 .map(Command::encode_to_vec)

@@ -14,8 +14,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
+mod compact;
 mod record;
 
+pub use compact::COMPACTION_TAIL_MAX;
 pub use record::{CursorParts, Record};
 
 /// The file's first bytes: magic, format version, reserved.
@@ -68,6 +70,8 @@ pub struct Store {
     sync: bool,
     /// Bytes in the file.
     len: u64,
+    /// The compaction running, if any (see `compact.rs`).
+    compaction: Option<compact::Compaction>,
 }
 
 impl Store {
@@ -110,6 +114,7 @@ impl Store {
             pending: Vec::with_capacity(64 * 1024),
             sync,
             len,
+            compaction: None,
         };
         Ok((store, recovered))
     }
@@ -133,54 +138,17 @@ impl Store {
             self.file.sync_data().map_err(io)?;
         }
         self.len += self.pending.len() as u64;
+        if let Some(c) = &mut self.compaction {
+            c.tail.extend_from_slice(&self.pending);
+        }
         self.pending.clear();
         Ok(true)
     }
 
-    /// Bytes in the file (what was committed).
+    /// Bytes in the file in use (what was committed; the old file's while a compaction runs).
     #[must_use]
     pub fn size_bytes(&self) -> u64 {
         self.len
-    }
-
-    /// Replaces the file with `records`, which must say everything the file says now (the
-    /// caller's state, as records). Crash-safe: the new file is written and synced beside the
-    /// old one, then renamed over it (and the directory synced), so a crash leaves one or the
-    /// other whole. Only between commits: nothing may be pending.
-    pub fn compact<'r>(
-        &mut self,
-        records: impl IntoIterator<Item = Record<'r>>,
-    ) -> Result<(), StoreError> {
-        assert!(self.pending.is_empty(), "compacting with records pending");
-        let io = |source| StoreError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        let mut bytes = header().to_vec();
-        for record in records {
-            record.encode(&mut bytes);
-        }
-        let mut name = self.path.as_os_str().to_owned();
-        name.push(".compact");
-        let fresh = PathBuf::from(name);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&fresh)
-            .map_err(io)?;
-        file.write_all(&bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&fresh, &self.path).map_err(io)?;
-        let dir = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-        self.file = file;
-        self.len = bytes.len() as u64;
-        Ok(())
     }
 
     /// Where the store is.

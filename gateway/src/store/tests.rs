@@ -199,3 +199,71 @@ fn compaction_replaces_the_file_and_appends_go_on() {
     assert_eq!((seen, found.records), (expected, 3));
     assert!(!dir.path().join("gateway.store.compact").exists());
 }
+
+/// The records a compaction started with, then those committed while its helper wrote them.
+fn debug(records: &[Record<'_>]) -> Vec<String> {
+    records.iter().map(|r| format!("{r:?}")).collect()
+}
+
+/// Commits go on while a compaction runs in the background: until it is finished they go to
+/// the old file, and the finished file is the compacted records followed by them.
+#[test]
+fn commits_during_a_background_compaction_follow_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.store");
+    write_all(&path);
+    let (mut store, _) = Store::open(&path, false, |_| {}).unwrap();
+    let all = records();
+    let (kept, during) = (&all[..3], &all[3..6]);
+    store.compact_in_background(kept.iter().copied()).unwrap();
+    assert!(store.compacting());
+    for r in during {
+        store.append(r);
+        store.commit().unwrap();
+        // Whether or not the helper is done yet, the old file is the store until the finish.
+        assert_eq!(store.size_bytes(), std::fs::metadata(&path).unwrap().len());
+    }
+    let size = store.poll_compaction(true).unwrap().expect("finished");
+    assert!(!store.compacting());
+    assert_eq!(
+        store.poll_compaction(true).unwrap(),
+        None,
+        "nothing running"
+    );
+    assert_eq!(size, store.size_bytes());
+    assert_eq!(size, std::fs::metadata(&path).unwrap().len());
+    store.append(&all[6]);
+    store.commit().unwrap();
+    drop(store);
+    let (seen, _) = read_back(&path).unwrap();
+    assert_eq!(seen, debug(&all[..7]));
+    assert!(!dir.path().join("gateway.store.compact").exists());
+}
+
+/// A store dropped before its compaction finished (the process killed) keeps the old file,
+/// with everything committed during the compaction: reopening reads the whole history.
+#[test]
+fn a_compaction_cut_short_leaves_the_old_file_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.store");
+    write_all(&path);
+    let (mut store, _) = Store::open(&path, false, |_| {}).unwrap();
+    let all = records();
+    store
+        .compact_in_background(all[..2].iter().copied())
+        .unwrap();
+    store.append(&Record::Disconnect {
+        session: SessionId(3),
+    });
+    store.commit().unwrap();
+    drop(store);
+    let (seen, found) = read_back(&path).unwrap();
+    let mut expected = debug(&all);
+    expected.push("Disconnect { session: SessionId(3) }".to_owned());
+    assert_eq!((seen, found.truncated_bytes), (expected, 0));
+    // The next compaction overwrites the helper's file rather than reading it.
+    let (mut store, _) = Store::open(&path, false, |_| {}).unwrap();
+    store.compact(all[..1].iter().copied()).unwrap();
+    drop(store);
+    assert_eq!(read_back(&path).unwrap().0, debug(&all[..1]));
+}
