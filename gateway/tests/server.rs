@@ -582,7 +582,60 @@ fn reports_for_an_absent_client_wait_on_file_for_its_resend_request() {
     for _ in 0..10 {
         server.do_work(now_ns()).unwrap();
     }
-    // Another session sells into o-1 while its client is away: two fills, two reports.
+    sell_into_o1(&mut cluster);
+    for _ in 0..10 {
+        server.do_work(now_ns()).unwrap();
+    }
+    drop(server); // killed: the reports never reached the client
+    resend_after_restart(&mut cluster);
+}
+
+/// As above, with the fills arriving while a connection for the session is attached but not
+/// logged on (its first message is not a Logon, so it is being closed): the reports are
+/// numbered and kept on file by the session, not held in memory, so they too survive a
+/// gateway restart. (Should the connection be gone before the fills are taken, the reports go
+/// the absent client's way: the outcome checked is the same.)
+#[test]
+fn reports_for_a_connection_not_logged_on_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreConfig {
+        path: dir.path().join("gateway.store"),
+        sync: false,
+        compact_bytes: u64::MAX,
+    };
+    let (mut server, mut cluster) = setup_stored(|_| {}, Some(store));
+    let mut client = Client::connect(&server, 1);
+    client.send(b"A", &LOGON);
+    client.expect(&mut server, &mut cluster, "A");
+    send_owned(&mut client, b"D", &order("o-1", "99.00"));
+    let ack = client.expect(&mut server, &mut cluster, "8");
+    assert_eq!((get(&ack, 34), get(&ack, 150)), ("2", "0"));
+    drop(client);
+    for _ in 0..10 {
+        server.do_work(now_ns()).unwrap();
+    }
+    let accepted = server.stats().accepted;
+    let mut stray = Client::connect(&server, 3);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.stats().accepted == accepted {
+        assert!(Instant::now() < deadline, "the connection was not accepted");
+        server.do_work(now_ns()).unwrap();
+    }
+    // The fills wait on egress while the stray connection's first message, a Heartbeat, comes
+    // in: the next duty cycle reads it (binding the connection to the session, which refuses
+    // it) and then takes the fills.
+    sell_into_o1(&mut cluster);
+    stray.send(b"0", &[]);
+    for _ in 0..10 {
+        server.do_work(now_ns()).unwrap();
+    }
+    drop(stray);
+    drop(server); // killed: the reports never reached a client
+    resend_after_restart(&mut cluster);
+}
+
+/// Another session sells into session 1's o-1 (buy 5 at 99.00): two fills, two reports.
+fn sell_into_o1(cluster: &mut Cluster) {
     for (request, qty) in [(1, 2), (2, 3)] {
         cluster.apply(Command::NewOrder(protocol::NewOrder {
             origin: Origin {
@@ -603,19 +656,19 @@ fn reports_for_an_absent_client_wait_on_file_for_its_resend_request() {
             expire_time: TimestampNs(0),
         }));
     }
-    for _ in 0..10 {
-        server.do_work(now_ns()).unwrap();
-    }
-    drop(server); // killed: the reports never reached the client
+}
 
+/// A restarted gateway; the client logs on (its next number 3), finds the gap, asks for a
+/// resend and gets the two fill reports once each, as PossDup copies, and nothing else.
+fn resend_after_restart(cluster: &mut Cluster) {
     let mut server = cluster.start_gateway();
     let mut client = Client::connect(&server, 3);
     client.send(b"A", &LOGON);
-    let logon = client.expect(&mut server, &mut cluster, "A");
+    let logon = client.expect(&mut server, cluster, "A");
     assert_eq!(get(&logon, 34), "5", "the reports took 3 and 4");
     client.send(b"2", &[(7, "3"), (16, "0")]);
     for (seq, status) in [("3", "1"), ("4", "2")] {
-        let r = client.expect(&mut server, &mut cluster, "8");
+        let r = client.expect(&mut server, cluster, "8");
         assert_eq!(
             (get(&r, 34), get(&r, 43), get(&r, 11), get(&r, 39)),
             (seq, "Y", "o-1", status),
@@ -624,7 +677,7 @@ fn reports_for_an_absent_client_wait_on_file_for_its_resend_request() {
     }
     // Nothing else is on its way: the next message is the answer to a new order.
     send_owned(&mut client, b"D", &order("o-2", "98.00"));
-    let ack = client.expect(&mut server, &mut cluster, "8");
+    let ack = client.expect(&mut server, cluster, "8");
     assert_eq!(
         (get(&ack, 34), get(&ack, 11), get(&ack, 43)),
         ("6", "o-2", "")

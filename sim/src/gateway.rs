@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 
 use gateway::fix::Decoder;
-use gateway::orders::{FixMessage, Inbound as Translated, Instrument, Translator};
+use gateway::orders::{Inbound as Translated, Instrument, Translator};
 use gateway::session::{Output, SeqNums, Session, SessionConfig};
 use protocol::{
     AccountId, ClusterMessage, Command, EgressAck, EgressCursor, EgressEvent, Event, InstrumentId,
@@ -28,7 +28,6 @@ struct Slot {
     translator: Translator,
     fix: Session,
     pending: VecDeque<Command>,
-    backlog: VecDeque<FixMessage>,
 }
 
 /// An egress event the gateway's cursor accepted, for the checker.
@@ -85,7 +84,6 @@ impl SimGateway {
                     now_ns,
                 ),
                 pending: VecDeque::new(),
-                backlog: VecDeque::new(),
             })
             .collect();
         let (egress, ingress, acks) = streams;
@@ -124,13 +122,6 @@ impl SimGateway {
     }
 
     fn drain(slot: &mut Slot, decoder: &mut Decoder, now_ns: u64, out: &mut Vec<u8>) {
-        if slot.fix.is_active() {
-            while let Some(message) = slot.backlog.pop_front() {
-                let _ = slot
-                    .fix
-                    .send_application(now_ns, message.msg_type, |b| message.write(b));
-            }
-        }
         while let Some(output) = slot.fix.poll_output() {
             match output {
                 Output::Send(bytes) => out.extend_from_slice(&bytes),
@@ -194,13 +185,11 @@ impl SimGateway {
                 else {
                     continue;
                 };
-                if slot.fix.is_active() {
-                    let _ = slot
-                        .fix
-                        .send_application(now_ns, message.msg_type, |b| message.write(b));
-                } else {
-                    slot.backlog.push_back(message);
-                }
+                // Sent if logged on; else numbered and kept for the client's resend request
+                // after its Logon, as `gateway::server` does.
+                let _ = slot
+                    .fix
+                    .hold(now_ns, message.msg_type, |b| message.write(b));
                 Self::drain(slot, &mut self.decoder, now_ns, &mut to_clients[i]);
             }
         }

@@ -12,7 +12,7 @@ use protocol::{AccountId, Command, EgressCursor, Seq, SessionId};
 use transport::{Inbound, Outbound, StreamError};
 
 use crate::fix::Decoder;
-use crate::orders::{FixMessage, Instrument, Translator};
+use crate::orders::{Instrument, Translator};
 use crate::session::{SentStore, SeqNums, Session, SessionConfig};
 use crate::store::{Store, StoreError};
 
@@ -25,8 +25,6 @@ use sockets::{Ready, Sockets};
 /// Commands waiting for the ingress stream per session; past this, the session's socket is
 /// not read until they are out.
 const PENDING_COMMANDS_MAX: usize = 256;
-/// FIX messages kept for a session while it is not logged on.
-pub const BACKLOG_MAX: usize = 100_000;
 /// Commands sent and not answered yet, kept per session to send again to a new sequencer;
 /// past this, the session's socket is not read until answers come.
 const UNANSWERED_MAX: usize = 65_536;
@@ -103,7 +101,6 @@ struct Slot {
     /// Commands sent to the sequencer with no answer yet, oldest first: sent again when the
     /// ingress stream reconnects (a sequencer restarted; the new one drops what it has).
     unanswered: VecDeque<Command>,
-    backlog: VecDeque<FixMessage>,
     throttle: Throttle,
     /// Application messages sent, for resend requests; lent to the session while connected.
     sent: Option<SentStore>,
@@ -227,7 +224,6 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 connection: None,
                 pending: VecDeque::new(),
                 unanswered: VecDeque::new(),
-                backlog: VecDeque::new(),
                 throttle: Throttle::new(entry.throttle_per_second),
                 sent: Some(SentStore::new(entry.fix.sent_kept_max)),
                 stored: SeqNums {

@@ -4,7 +4,7 @@ use protocol::{ClusterMessage, EgressAck, EgressEvent, Event, SessionId};
 use transport::{Inbound, Outbound, StreamError};
 
 use super::persist::{record, record_session};
-use super::{BACKLOG_MAX, EGRESS_POLL_MAX, Gateway, PENDING_COMMANDS_MAX, UNANSWERED_MAX};
+use super::{EGRESS_POLL_MAX, Gateway, PENDING_COMMANDS_MAX, UNANSWERED_MAX};
 use crate::fix::{Decoder, tag};
 use crate::orders::{Inbound as Translated, Translator};
 use crate::session::{Output, RECEIVE_BUFFER_MAX, SentStore, Session};
@@ -100,11 +100,6 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         };
         let slot = &mut self.slots[slot];
         let (decoder, store) = (&mut self.decoder, &mut self.store);
-        if fix.is_active() {
-            while let Some(message) = slot.backlog.pop_front() {
-                let _ = fix.send_application(now_ns, message.msg_type, |b| message.write(b));
-            }
-        }
         while let Some(output) = fix.poll_output() {
             match output {
                 Output::Send(bytes) => {
@@ -201,19 +196,13 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             };
             self.stats.reports += 1;
             let client = slot.connection.and_then(|c| self.clients.get_mut(&c));
-            match client
-                .and_then(|c| c.fix.as_mut())
-                .filter(|f| f.is_active())
-            {
+            match client.and_then(|c| c.fix.as_mut()) {
+                // Sent if logged on; else numbered and kept for the resend after the Logon
+                // (recorded by `drain`, below).
                 Some(fix) => {
-                    let _ = fix.send_application(now_ns, message.msg_type, |b| message.write(b));
+                    let _ = fix.hold(now_ns, message.msg_type, |b| message.write(b));
                 }
-                None if slot.connection.is_none() => {
-                    super::persist::send_offline(&mut self.store, slot, now_ns, &message);
-                }
-                // Connected, the Logon not yet through: sent right after it.
-                None if slot.backlog.len() < BACKLOG_MAX => slot.backlog.push_back(message),
-                None => {} // the backlog bound: the client finds the rest by OrderStatusRequest
+                None => super::persist::send_offline(&mut self.store, slot, now_ns, &message),
             }
             if let Some(id) = slot.connection {
                 self.drain(id, now_ns);

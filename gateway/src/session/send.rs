@@ -104,6 +104,31 @@ impl Session {
         Ok(())
     }
 
+    /// Numbers an application message and keeps it for resend requests without sending it:
+    /// for a connection that is not logged on (closing after a bad first message, or waiting
+    /// for its Logon). As with messages kept while the client was away, the client finds the
+    /// gap when it logs on and asks for a resend, which brings this copy (PossDup); the gateway
+    /// records it like any message sent, so it survives a gateway restart too. A logged-on
+    /// session sends it.
+    pub fn hold(
+        &mut self,
+        now_ns: u64,
+        msg_type: &[u8],
+        fields: impl FnOnce(&mut MessageBuilder) -> Result<(), EncodeError>,
+    ) -> Result<(), SendError> {
+        if self.state == State::Active {
+            return self.send_application(now_ns, msg_type, fields);
+        }
+        let seq = self.next_out;
+        let mut builder = std::mem::take(&mut self.builder);
+        let built = build_message(&mut builder, &self.config, seq, now_ns, msg_type, fields);
+        self.builder = builder;
+        let bytes = built?;
+        self.next_out += 1;
+        self.sent.push(seq, bytes);
+        Ok(())
+    }
+
     pub(super) fn reject(
         &mut self,
         now_ns: u64,

@@ -384,3 +384,45 @@ fn a_reconnect_continues_the_numbers_or_resets_them_when_asked() {
         (Some("Y"), Some("1"))
     );
 }
+
+/// A report for a connection not logged on yet is numbered and kept, not sent: the Logon's
+/// answer comes after it, the client asks for the gap and gets the report as a PossDup copy.
+/// Once logged on, `hold` sends.
+#[test]
+fn a_held_message_is_numbered_then_resent_after_the_logon() {
+    let mut session = Session::new(
+        config(),
+        SeqNums {
+            next_in: 1,
+            next_out: 1,
+        },
+        T0,
+    );
+    session
+        .hold(T0, b"8", |b| b.field(17, b"e-1").map(drop))
+        .unwrap();
+    assert!(drain(&mut session).is_empty(), "nothing on the wire");
+    assert_eq!(session.seq_nums().next_out, 2);
+    let mut client = Client::new();
+    session.on_bytes(T0, &client.next(T0, b"A", &LOGON));
+    let out = drain(&mut session);
+    assert_eq!(types(&out), ["A"]);
+    assert_eq!(field(&out[0], tag::MSG_SEQ_NUM), Some("2"));
+    session.on_bytes(T0, &client.next(T0, b"2", &[(7, "1"), (16, "1")]));
+    let out = drain(&mut session);
+    assert_eq!(types(&out), ["8"]);
+    assert_eq!(
+        (
+            field(&out[0], tag::MSG_SEQ_NUM),
+            field(&out[0], tag::POSS_DUP_FLAG),
+            field(&out[0], 17)
+        ),
+        (Some("1"), Some("Y"), Some("e-1"))
+    );
+    session
+        .hold(T0, b"8", |b| b.field(17, b"e-2").map(drop))
+        .unwrap();
+    let out = drain(&mut session);
+    assert_eq!(types(&out), ["8"]);
+    assert_eq!(field(&out[0], tag::MSG_SEQ_NUM), Some("3"));
+}
