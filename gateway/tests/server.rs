@@ -36,6 +36,11 @@ struct Cluster {
 
 impl Cluster {
     fn apply(&mut self, command: Command) {
+        self.apply_losing(command, None);
+    }
+
+    /// Applies a command and publishes its events, all but the `lost`-th.
+    fn apply_losing(&mut self, command: Command, lost: Option<usize>) {
         self.seq += 1;
         let sequenced = Sequenced {
             seq: Seq(self.seq),
@@ -46,6 +51,9 @@ impl Cluster {
         self.engine.apply(&sequenced, &mut events);
         let count = u32::try_from(events.len()).unwrap();
         for (index, event) in events.into_iter().enumerate() {
+            if Some(index) == lost {
+                continue;
+            }
             let prefix = EgressPrefix {
                 term: Term(1),
                 seq: Seq(self.seq),
@@ -525,6 +533,7 @@ fn resume_from_store(compact_bytes: u64, compact_before_kill: bool) {
         3,
         "o-2, o-3 and o-4, each once"
     );
+    assert_eq!(server.stats().egress_gaps, 0);
 }
 
 /// The sequencer dies with a command the gateway sent (it never journaled it); once a new one
@@ -634,27 +643,58 @@ fn reports_for_a_connection_not_logged_on_survive_a_restart() {
     resend_after_restart(&mut cluster);
 }
 
+/// An egress event lost on the way is counted (its report is never sent); the events around
+/// it, and a command with no events for this gateway, are not.
+#[test]
+fn a_lost_egress_event_is_counted() {
+    let (mut server, mut cluster) = setup();
+    let mut client = Client::connect(&server, 1);
+    client.send(b"A", &LOGON);
+    client.expect(&mut server, &mut cluster, "A");
+    send_owned(&mut client, b"D", &order("o-1", "99.00"));
+    client.expect(&mut server, &mut cluster, "8");
+    assert_eq!(server.stats().egress_gaps, 0);
+    // The first sale's events: its own New, the trade, o-1's fill report (lost), ...
+    sell_into_o1_losing(&mut cluster, Some(2));
+    let fill = client.expect(&mut server, &mut cluster, "8");
+    assert_eq!(
+        (get(&fill, 11), get(&fill, 14)),
+        ("o-1", "5"),
+        "the second fill's report (cum 2 + 3): the first one's never came"
+    );
+    assert_eq!(server.stats().egress_gaps, 1);
+}
+
 /// Another session sells into session 1's o-1 (buy 5 at 99.00): two fills, two reports.
 fn sell_into_o1(cluster: &mut Cluster) {
+    sell_into_o1_losing(cluster, None);
+}
+
+/// [`sell_into_o1`], with the `lost`-th event of the first sale not published.
+fn sell_into_o1_losing(cluster: &mut Cluster, lost: Option<usize>) {
     for (request, qty) in [(1, 2), (2, 3)] {
-        cluster.apply(Command::NewOrder(protocol::NewOrder {
-            origin: Origin {
-                session: SessionId(2),
-                account: AccountId(2),
-                request_id: RequestId(request),
-            },
-            instrument: InstrumentId(1),
-            side: protocol::Side::Sell,
-            order_type: protocol::OrderType::Limit,
-            time_in_force: protocol::TimeInForce::Ioc,
-            post_only: protocol::PostOnly::Off,
-            client_order_id: protocol::ClientOrderId(request),
-            price: Price(9_900),
-            stop_price: Price(0),
-            qty: Qty(qty),
-            display_qty: Qty(0),
-            expire_time: TimestampNs(0),
-        }));
+        let lost = if request == 1 { lost } else { None };
+        cluster.apply_losing(
+            Command::NewOrder(protocol::NewOrder {
+                origin: Origin {
+                    session: SessionId(2),
+                    account: AccountId(2),
+                    request_id: RequestId(request),
+                },
+                instrument: InstrumentId(1),
+                side: protocol::Side::Sell,
+                order_type: protocol::OrderType::Limit,
+                time_in_force: protocol::TimeInForce::Ioc,
+                post_only: protocol::PostOnly::Off,
+                client_order_id: protocol::ClientOrderId(request),
+                price: Price(9_900),
+                stop_price: Price(0),
+                qty: Qty(qty),
+                display_qty: Qty(0),
+                expire_time: TimestampNs(0),
+            }),
+            lost,
+        );
     }
 }
 
@@ -681,5 +721,10 @@ fn resend_after_restart(cluster: &mut Cluster) {
     assert_eq!(
         (get(&ack, 34), get(&ack, 11), get(&ack, 43)),
         ("6", "o-2", "")
+    );
+    assert_eq!(
+        server.stats().egress_gaps,
+        0,
+        "the replay re-publishes whole commands"
     );
 }

@@ -229,6 +229,27 @@ impl EgressCursor {
         true
     }
 
+    /// Whether taking the event behind `prefix` would skip events of a command: events lost on
+    /// the way. A primary publishes each command's events in order, index 0 first, and a
+    /// promoted backup or a replay re-publishes whole commands, so a new event either follows
+    /// the last one in its command or starts a command after a complete one. Commands with no
+    /// events leave gaps in seq that are not losses. Nothing is skipped before the first event
+    /// taken (a consumer may join mid-command), nor by a stale or repeated event.
+    #[must_use]
+    pub fn skips(&self, prefix: &EgressPrefix) -> bool {
+        let Some((seq, index, count)) = self.last else {
+            return false;
+        };
+        if prefix.term < self.term || (prefix.seq, prefix.index) <= (seq, index) {
+            return false;
+        }
+        if prefix.seq == seq {
+            prefix.index > index + 1
+        } else {
+            index + 1 < count || prefix.index != 0
+        }
+    }
+
     /// A cursor resumed from [`EgressCursor::parts`] (a consumer's persisted position).
     #[must_use]
     pub fn resume(term: Term, last: Option<(Seq, u32, u32)>) -> Self {

@@ -380,3 +380,40 @@ fn the_egress_cursor_delivers_each_event_once_across_a_failover() {
     assert!(!cursor.accept(&frame(1, 7, 0, 1)));
     assert!(cursor.accept(&frame(2, 7, 0, 1)));
 }
+
+#[test]
+fn the_egress_cursor_tells_a_lost_event_from_a_command_without_events() {
+    use crate::{EgressCursor, EgressPrefix, Seq, Term};
+    let frame = |term, seq, index, count| EgressPrefix {
+        term: Term(term),
+        seq: Seq(seq),
+        index,
+        count,
+    };
+    let mut cursor = EgressCursor::default();
+    assert!(!cursor.skips(&frame(1, 5, 1, 3)), "joining mid-command");
+    assert!(cursor.accept(&frame(1, 5, 1, 3)));
+    assert!(
+        cursor.skips(&frame(1, 6, 0, 1)),
+        "seq 5's last event is missing"
+    );
+    assert!(!cursor.skips(&frame(1, 5, 2, 3)));
+    assert!(cursor.accept(&frame(1, 5, 2, 3)));
+    assert!(!cursor.skips(&frame(1, 9, 0, 2)), "seqs 6-8 had no events");
+    assert!(
+        cursor.skips(&frame(1, 9, 1, 2)),
+        "seq 9's first event is missing"
+    );
+    assert!(cursor.accept(&frame(1, 9, 0, 2)));
+    assert!(
+        cursor.skips(&frame(1, 9, 2, 4)),
+        "an index skipped within seq 9"
+    );
+    assert!(!cursor.skips(&frame(1, 9, 0, 2)), "a repeat skips nothing");
+    assert!(!cursor.skips(&frame(0, 12, 3, 4)), "nor a stale frame");
+    // A promoted backup re-publishes seq 9 whole: the repeat is dropped, the rest follows.
+    assert!(!cursor.skips(&frame(2, 9, 0, 2)));
+    assert!(!cursor.skips(&frame(2, 9, 1, 2)));
+    assert!(cursor.accept(&frame(2, 9, 1, 2)));
+    assert!(!cursor.skips(&frame(2, 10, 0, 1)));
+}

@@ -216,10 +216,19 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
         "gateway running"
     );
     let mut idle = config.idle.build();
+    let mut gaps = 0;
     while !stop.is_stopped() {
         let work = gateway
             .do_work(SystemClock.now_ns())
             .context("gateway duty cycle")?;
+        if gateway.stats().egress_gaps != gaps {
+            gaps = gateway.stats().egress_gaps;
+            tracing::error!(
+                egress_gaps = gaps,
+                "egress events were lost before the gateway: their reports were not sent \
+                 (clients can recover them with OrderStatusRequest)"
+            );
+        }
         idle.idle(work);
     }
     // A clean stop leaves the store as the sessions' state alone: the next start reads no
@@ -233,6 +242,7 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
         commands = stats.commands,
         reports = stats.reports,
         compactions = stats.compactions,
+        egress_gaps = stats.egress_gaps,
         "gateway stopped"
     );
     drop(gateway);

@@ -163,6 +163,9 @@ pub struct GatewayStats {
     pub reports: u64,
     /// Times the store was rewritten as the sessions' state alone.
     pub compactions: u64,
+    /// Egress events found missing (see [`protocol::EgressCursor::skips`]): their reports
+    /// were never sent. Zero unless something lost frames between the primary and here.
+    pub egress_gaps: u64,
 }
 
 /// The gateway: see the module documentation.

@@ -143,6 +143,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         let mut events = std::mem::take(&mut self.egress_events);
         events.clear();
         let (cursor, replay, consumer) = (&mut self.cursor, &mut self.replay, self.config.consumer);
+        let gaps = &mut self.stats.egress_gaps;
         let work = self.egress.poll(EGRESS_POLL_MAX, &mut |bytes| {
             if let Some((after, _)) = *replay {
                 // Nothing counts before the primary's answer: what comes first may be newer
@@ -154,10 +155,11 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                 }
                 return;
             }
-            if let Ok(e) = EgressEvent::decode(bytes)
-                && cursor.accept(&e.prefix)
-            {
-                events.push(e);
+            if let Ok(e) = EgressEvent::decode(bytes) {
+                *gaps += u64::from(cursor.skips(&e.prefix));
+                if cursor.accept(&e.prefix) {
+                    events.push(e);
+                }
             }
         })?;
         for e in &events {
