@@ -574,23 +574,7 @@ fn unanswered_commands_go_again_to_a_restarted_sequencer() {
 /// each report once, as a PossDup copy.
 #[test]
 fn reports_for_an_absent_client_wait_on_file_for_its_resend_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = StoreConfig {
-        path: dir.path().join("gateway.store"),
-        sync: false,
-        compact_bytes: u64::MAX,
-    };
-    let (mut server, mut cluster) = setup_stored(|_| {}, Some(store));
-    let mut client = Client::connect(&server, 1);
-    client.send(b"A", &LOGON);
-    client.expect(&mut server, &mut cluster, "A");
-    send_owned(&mut client, b"D", &order("o-1", "99.00"));
-    let ack = client.expect(&mut server, &mut cluster, "8");
-    assert_eq!((get(&ack, 34), get(&ack, 150)), ("2", "0"));
-    drop(client);
-    for _ in 0..10 {
-        server.do_work(now_ns()).unwrap();
-    }
+    let (_dir, mut server, mut cluster) = o1_resting_and_its_client_gone();
     sell_into_o1(&mut cluster);
     for _ in 0..10 {
         server.do_work(now_ns()).unwrap();
@@ -606,23 +590,7 @@ fn reports_for_an_absent_client_wait_on_file_for_its_resend_request() {
 /// the absent client's way: the outcome checked is the same.)
 #[test]
 fn reports_for_a_connection_not_logged_on_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = StoreConfig {
-        path: dir.path().join("gateway.store"),
-        sync: false,
-        compact_bytes: u64::MAX,
-    };
-    let (mut server, mut cluster) = setup_stored(|_| {}, Some(store));
-    let mut client = Client::connect(&server, 1);
-    client.send(b"A", &LOGON);
-    client.expect(&mut server, &mut cluster, "A");
-    send_owned(&mut client, b"D", &order("o-1", "99.00"));
-    let ack = client.expect(&mut server, &mut cluster, "8");
-    assert_eq!((get(&ack, 34), get(&ack, 150)), ("2", "0"));
-    drop(client);
-    for _ in 0..10 {
-        server.do_work(now_ns()).unwrap();
-    }
+    let (_dir, mut server, mut cluster) = o1_resting_and_its_client_gone();
     let accepted = server.stats().accepted;
     let mut stray = Client::connect(&server, 3);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -663,6 +631,29 @@ fn a_lost_egress_event_is_counted() {
         "the second fill's report (cum 2 + 3): the first one's never came"
     );
     assert_eq!(server.stats().egress_gaps, 1);
+}
+
+/// A gateway with a store; session 1's client logged on, bought 5 at 99.00 (o-1, resting) and
+/// left. The store's directory lives as long as the first value.
+fn o1_resting_and_its_client_gone() -> (tempfile::TempDir, Server, Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreConfig {
+        path: dir.path().join("gateway.store"),
+        sync: false,
+        compact_bytes: u64::MAX,
+    };
+    let (mut server, mut cluster) = setup_stored(|_| {}, Some(store));
+    let mut client = Client::connect(&server, 1);
+    client.send(b"A", &LOGON);
+    client.expect(&mut server, &mut cluster, "A");
+    send_owned(&mut client, b"D", &order("o-1", "99.00"));
+    let ack = client.expect(&mut server, &mut cluster, "8");
+    assert_eq!((get(&ack, 34), get(&ack, 150)), ("2", "0"));
+    drop(client);
+    for _ in 0..10 {
+        server.do_work(now_ns()).unwrap();
+    }
+    (dir, server, cluster)
 }
 
 /// Another session sells into session 1's o-1 (buy 5 at 99.00): two fills, two reports.

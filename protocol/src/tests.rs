@@ -354,13 +354,7 @@ fn wire_type(ty: &str, size: usize) -> String {
 
 #[test]
 fn the_egress_cursor_delivers_each_event_once_across_a_failover() {
-    use crate::{EgressCursor, EgressPrefix, Seq, Term};
-    let frame = |term, seq, index, count| EgressPrefix {
-        term: Term(term),
-        seq: Seq(seq),
-        index,
-        count,
-    };
+    use crate::{EgressCursor, Seq};
     let mut cursor = EgressCursor::default();
     assert_eq!(cursor.complete_through(), Seq(0));
     assert!(cursor.accept(&frame(1, 5, 0, 2)));
@@ -383,13 +377,7 @@ fn the_egress_cursor_delivers_each_event_once_across_a_failover() {
 
 #[test]
 fn the_egress_cursor_tells_a_lost_event_from_a_command_without_events() {
-    use crate::{EgressCursor, EgressPrefix, Seq, Term};
-    let frame = |term, seq, index, count| EgressPrefix {
-        term: Term(term),
-        seq: Seq(seq),
-        index,
-        count,
-    };
+    use crate::EgressCursor;
     let mut cursor = EgressCursor::default();
     assert!(!cursor.skips(&frame(1, 5, 1, 3)), "joining mid-command");
     assert!(cursor.accept(&frame(1, 5, 1, 3)));
@@ -416,4 +404,14 @@ fn the_egress_cursor_tells_a_lost_event_from_a_command_without_events() {
     assert!(!cursor.skips(&frame(2, 9, 1, 2)));
     assert!(cursor.accept(&frame(2, 9, 1, 2)));
     assert!(!cursor.skips(&frame(2, 10, 0, 1)));
+}
+
+/// An egress frame's prefix: term, seq, index within the command, the command's event count.
+fn frame(term: u64, seq: u64, index: u32, count: u32) -> crate::EgressPrefix {
+    crate::EgressPrefix {
+        term: crate::Term(term),
+        seq: crate::Seq(seq),
+        index,
+        count,
+    }
 }

@@ -108,15 +108,20 @@ fn types(out: &[(String, Vec<(u32, String)>)]) -> Vec<&str> {
     out.iter().map(|(t, _)| t.as_str()).collect()
 }
 
-fn logged_on() -> (Session, Client) {
-    let mut session = Session::new(
+/// A new session (numbers 1 and 1) on `config()`, waiting for its Logon at `T0`.
+fn fresh() -> Session {
+    Session::new(
         config(),
         SeqNums {
             next_in: 1,
             next_out: 1,
         },
         T0,
-    );
+    )
+}
+
+fn logged_on() -> (Session, Client) {
+    let mut session = fresh();
     let mut client = Client::new();
     session.on_bytes(T0, &client.next(T0, b"A", &LOGON));
     let out = drain(&mut session);
@@ -151,14 +156,7 @@ fn wrong_credentials_or_comp_ids_get_a_logout_and_a_disconnect() {
         vec![(98, "0"), (108, "30"), (553, "trader"), (554, "guess")],
         vec![(98, "0"), (108, "0"), (553, "trader"), (554, "secret")],
     ] {
-        let mut session = Session::new(
-            config(),
-            SeqNums {
-                next_in: 1,
-                next_out: 1,
-            },
-            T0,
-        );
+        let mut session = fresh();
         session.on_bytes(T0, &Client::new().next(T0, b"A", &fields));
         let out = drain(&mut session);
         assert_eq!(types(&out), ["5", "disconnect"], "{fields:?}");
@@ -178,14 +176,7 @@ fn wrong_credentials_or_comp_ids_get_a_logout_and_a_disconnect() {
 
 #[test]
 fn nothing_before_a_logon() {
-    let mut session = Session::new(
-        config(),
-        SeqNums {
-            next_in: 1,
-            next_out: 1,
-        },
-        T0,
-    );
+    let mut session = fresh();
     session.on_bytes(T0, &Client::new().next(T0, b"D", &[(11, "o-1")]));
     assert_eq!(types(&drain(&mut session)), ["disconnect"]);
     assert_eq!(
@@ -390,14 +381,7 @@ fn a_reconnect_continues_the_numbers_or_resets_them_when_asked() {
 /// Once logged on, `hold` sends.
 #[test]
 fn a_held_message_is_numbered_then_resent_after_the_logon() {
-    let mut session = Session::new(
-        config(),
-        SeqNums {
-            next_in: 1,
-            next_out: 1,
-        },
-        T0,
-    );
+    let mut session = fresh();
     session
         .hold(T0, b"8", |b| b.field(17, b"e-1").map(drop))
         .unwrap();
