@@ -167,6 +167,13 @@ pub(crate) struct Slot {
 
 const _: () = assert!(size_of::<Slot>() == 128);
 
+impl Slot {
+    /// The order's hash now (`None` for a free slot); `instruments` maps book slots to ids.
+    fn rehash(&self, instruments: &[InstrumentId]) -> Option<u128> {
+        (self.order.id.0 != 0).then(|| self.order.hash(instruments[self.links.book as usize]))
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct OrderPool {
     pub(crate) slots: Vec<Slot>,
@@ -222,11 +229,8 @@ impl OrderPool {
     pub(crate) fn hash_sum(&self, instruments: &[InstrumentId]) -> u128 {
         self.dirty.iter().fold(self.hash_sum, |sum, &index| {
             let slot = &self.slots[index as usize];
-            if slot.order.id.0 == 0 {
-                return sum;
-            }
-            let h = slot.order.hash(instruments[slot.links.book as usize]);
-            sum.wrapping_sub(slot.hash).wrapping_add(h)
+            slot.rehash(instruments)
+                .map_or(sum, |h| sum.wrapping_sub(slot.hash).wrapping_add(h))
         })
     }
 
@@ -318,8 +322,7 @@ impl OrderPool {
         for &index in &self.dirty {
             let slot = &mut self.slots[index as usize];
             slot.links.dirty = false;
-            if slot.order.id.0 != 0 {
-                let h = slot.order.hash(instruments[slot.links.book as usize]);
+            if let Some(h) = slot.rehash(instruments) {
                 self.hash_sum = self.hash_sum.wrapping_sub(slot.hash).wrapping_add(h);
                 slot.hash = h;
             }

@@ -145,7 +145,6 @@ impl Engine {
         if r.at != body.len() {
             return Err(Invalid("trailing bytes"));
         }
-        engine.pool.settle(&engine.book_instruments);
         engine.check_uncrossed()?;
         if engine.state_hash().0 != hash {
             return Err(SnapshotError::HashMismatch);
