@@ -47,22 +47,35 @@ pub(super) fn record_session(store: &mut Option<Store>, slot: &mut Slot, fix: &m
         });
         (slot.stored, slot.stored_out) = (reset, 0);
     }
-    for sent in fix.sent_after(slot.stored_out) {
+    let kept = fix.sent_after(slot.stored_out);
+    let stored = (&mut slot.stored, &mut slot.stored_out);
+    record_kept(store, session, stored, fix.seq_nums(), kept);
+}
+
+/// Records the messages kept after what the store has (`stored`: its numbers and its last
+/// message), then the numbers if they moved.
+fn record_kept<'a>(
+    store: &mut Store,
+    session: protocol::SessionId,
+    (stored, stored_out): (&mut SeqNums, &mut u64),
+    seq: SeqNums,
+    kept: impl Iterator<Item = &'a crate::session::Sent>,
+) {
+    for sent in kept {
         store.append(&Record::Sent {
             session,
             seq: sent.seq,
             bytes: &sent.bytes,
         });
-        slot.stored_out = sent.seq;
+        *stored_out = sent.seq;
     }
-    let seq = fix.seq_nums();
-    if seq != slot.stored {
+    if seq != *stored {
         store.append(&Record::SeqNums {
             session,
             next_in: seq.next_in,
             next_out: seq.next_out,
         });
-        slot.stored = seq;
+        *stored = seq;
     }
 }
 
@@ -75,39 +88,27 @@ pub(super) fn send_offline(
     now_ns: u64,
     message: &crate::orders::FixMessage,
 ) {
-    let seq = slot.seq.next_out;
     let fix = &slot.entry.fix;
-    let mut builder = crate::fix::MessageBuilder::new();
-    let built =
-        crate::session::build_message(&mut builder, fix, seq, now_ns, message.msg_type, |b| {
-            message.write(b)
-        });
-    let Ok(bytes) = built else {
-        return; // as `send_application` does: a message that cannot be built is not sent
-    };
-    slot.seq.next_out += 1;
-    let session = slot.entry.session;
-    record(
-        store,
-        &Record::Sent {
-            session,
-            seq,
-            bytes: &bytes,
-        },
+    let sent = slot
+        .sent
+        .get_or_insert_with(|| crate::session::SentStore::new(fix.sent_kept_max));
+    let kept = crate::session::keep_next(
+        &mut crate::fix::MessageBuilder::new(),
+        fix,
+        &mut slot.seq.next_out,
+        sent,
+        now_ns,
+        message.msg_type,
+        |b| message.write(b),
     );
-    record(
-        store,
-        &Record::SeqNums {
-            session,
-            next_in: slot.seq.next_in,
-            next_out: slot.seq.next_out,
-        },
-    );
-    (slot.stored, slot.stored_out) = (slot.seq, seq);
-    let kept = fix.sent_kept_max;
-    slot.sent
-        .get_or_insert_with(|| crate::session::SentStore::new(kept))
-        .push(seq, bytes);
+    // As `send_application` does: a message that cannot be built is not sent.
+    if kept.is_ok()
+        && let Some(store) = store
+    {
+        let kept = sent.range(slot.stored_out.saturating_add(1), u64::MAX);
+        let stored = (&mut slot.stored, &mut slot.stored_out);
+        record_kept(store, slot.entry.session, stored, slot.seq, kept);
+    }
 }
 
 /// The request id an event answers, if it answers one.
@@ -264,7 +265,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         let Some(store) = &mut self.store else {
             return Ok(());
         };
-        let owned: Vec<(protocol::SessionId, Owned)> = self
+        let states: Vec<(protocol::SessionId, SessionState)> = self
             .slots
             .iter()
             .map(|slot| {
@@ -272,11 +273,11 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
                     .connection
                     .and_then(|c| self.clients.get(&c))
                     .and_then(|c| c.fix.as_ref());
-                (slot.entry.session, Owned::of(slot, fix))
+                (slot.entry.session, SessionState::of(slot, fix))
             })
             .collect();
         let (term, last) = self.stored_cursor.parts();
-        let records = owned
+        let records = states
             .iter()
             .flat_map(|(session, o)| o.records(*session))
             .chain(std::iter::once(Record::Cursor(CursorParts { term, last })));
@@ -298,7 +299,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
 }
 
 /// One session's state as the compacted store writes it (the kept messages borrowed).
-struct Owned<'a> {
+struct SessionState<'a> {
     seq: SeqNums,
     translator: Vec<u8>,
     sent: Vec<(u64, &'a [u8])>,
@@ -308,7 +309,7 @@ struct Owned<'a> {
 /// Translation snapshot bytes per record: well under the store's record limit.
 const SNAPSHOT_PART_BYTES: usize = crate::store::RECORD_SIZE_MAX / 2;
 
-impl<'a> Owned<'a> {
+impl<'a> SessionState<'a> {
     /// What the store has of `slot` (whose FIX session is `fix` while connected).
     fn of(slot: &'a Slot, fix: Option<&'a Session>) -> Self {
         let sent: Vec<&crate::session::Sent> = match (fix, &slot.sent) {

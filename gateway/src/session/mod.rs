@@ -13,7 +13,7 @@ use crate::fix::{Decoder, Frame, FrameError, MessageBuilder};
 mod sent;
 pub mod time;
 
-pub(crate) use send::build_message;
+pub(crate) use send::keep_next;
 pub(crate) use sent::{Sent, SentStore};
 pub use time::{format_utc, parse_utc};
 

@@ -1,7 +1,7 @@
 //! What the session sends: its own admin messages, the application's messages (kept for
 //! resends), resends, and what time alone makes it send.
 
-use super::{Output, RejectReason, Session, SessionConfig, State, format_utc, t};
+use super::{Output, RejectReason, SentStore, Session, SessionConfig, State, format_utc, t};
 use crate::fix::{Decoder, EncodeError, Header, MessageBuilder, tag};
 
 /// Header tags a resend rebuilds rather than copies.
@@ -45,6 +45,25 @@ pub(crate) fn build_message(
         .start(msg_type, &header(config, seq, &now, None))
         .and_then(fields)
         .map(|()| builder.finish().to_vec())
+}
+
+/// Numbers a message `*next_out`, builds it and keeps it in `sent` for resend requests,
+/// without sending it: what a session holds for a connection not logged on, and what the
+/// gateway keeps for a client that is away.
+pub(crate) fn keep_next(
+    builder: &mut MessageBuilder,
+    config: &SessionConfig,
+    next_out: &mut u64,
+    sent: &mut SentStore,
+    now_ns: u64,
+    msg_type: &[u8],
+    fields: impl FnOnce(&mut MessageBuilder) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let seq = *next_out;
+    let bytes = build_message(builder, config, seq, now_ns, msg_type, fields)?;
+    *next_out += 1;
+    sent.push(seq, bytes);
+    Ok(())
 }
 
 impl Session {
@@ -119,14 +138,15 @@ impl Session {
         if self.state == State::Active {
             return self.send_application(now_ns, msg_type, fields);
         }
-        let seq = self.next_out;
-        let mut builder = std::mem::take(&mut self.builder);
-        let built = build_message(&mut builder, &self.config, seq, now_ns, msg_type, fields);
-        self.builder = builder;
-        let bytes = built?;
-        self.next_out += 1;
-        self.sent.push(seq, bytes);
-        Ok(())
+        Ok(keep_next(
+            &mut self.builder,
+            &self.config,
+            &mut self.next_out,
+            &mut self.sent,
+            now_ns,
+            msg_type,
+            fields,
+        )?)
     }
 
     pub(super) fn reject(
