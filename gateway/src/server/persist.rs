@@ -9,6 +9,8 @@
 //! (the sequencer drops those it has, by request id). Last, the primary is asked to publish
 //! again the events after the stored cursor (lost in flight when the gateway stopped).
 
+use std::sync::Arc;
+
 use protocol::{ClusterMessage, Command, EgressCursor, EgressEvent, EgressReplay, Event};
 use transport::{Inbound, Outbound, StreamError};
 
@@ -230,9 +232,9 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     /// Runs by itself once `compact_bytes` have been written since the last compaction, or as
     /// much as the compacted file, if that is more (so rewriting a large state costs at most
     /// as much again as the history it replaces); the file stays within twice the sessions'
-    /// state plus `compact_bytes`. By itself, the duty cycle only encodes the state: a helper
-    /// thread writes and syncs the new file, and a later cycle appends what was committed
-    /// meanwhile and puts it in place. Called, it compacts now and returns when the new file is
+    /// state plus `compact_bytes`. By itself, the duty cycle only gathers the state (sharing
+    /// the kept messages): a helper thread encodes, writes and syncs the new file, and a later
+    /// cycle appends what was committed meanwhile and puts it in place. Called, it compacts now and returns when the new file is
     /// in place (a clean shutdown does, so the next start reads no history). Without a store it
     /// does nothing.
     pub fn compact_store(&mut self) -> Result<(), GatewayError> {
@@ -260,7 +262,8 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         Ok(())
     }
 
-    /// Encodes the sessions' state as of the last commit and hands it to the store's helper.
+    /// Hands the sessions' state as of the last commit to the store's helper, which encodes
+    /// and writes it.
     fn begin_compaction(&mut self) -> Result<(), GatewayError> {
         let Some(store) = &mut self.store else {
             return Ok(());
@@ -277,11 +280,12 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             })
             .collect();
         let (term, last) = self.stored_cursor.parts();
-        let records = states
-            .iter()
-            .flat_map(|(session, o)| o.records(*session))
-            .chain(std::iter::once(Record::Cursor(CursorParts { term, last })));
-        store.compact_in_background(records)?;
+        store.compact_in_background(move |out| {
+            for (session, state) in &states {
+                state.records(*session).for_each(|r| out.push(&r));
+            }
+            out.push(&Record::Cursor(CursorParts { term, last }));
+        })?;
         Ok(())
     }
 
@@ -298,20 +302,21 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     }
 }
 
-/// One session's state as the compacted store writes it (the kept messages borrowed).
-struct SessionState<'a> {
+/// One session's state as the compacted store writes it, owned by the store's helper thread
+/// (the kept messages shared with the session).
+struct SessionState {
     seq: SeqNums,
     translator: Vec<u8>,
-    sent: Vec<(u64, &'a [u8])>,
+    sent: Vec<(u64, Arc<[u8]>)>,
     commands: Vec<Vec<u8>>,
 }
 
 /// Translation snapshot bytes per record: well under the store's record limit.
 const SNAPSHOT_PART_BYTES: usize = crate::store::RECORD_SIZE_MAX / 2;
 
-impl<'a> SessionState<'a> {
+impl SessionState {
     /// What the store has of `slot` (whose FIX session is `fix` while connected).
-    fn of(slot: &'a Slot, fix: Option<&'a Session>) -> Self {
+    fn of(slot: &Slot, fix: Option<&Session>) -> Self {
         let sent: Vec<&crate::session::Sent> = match (fix, &slot.sent) {
             (Some(fix), _) => fix.sent_after(0).collect(),
             (None, Some(sent)) => sent.range(0, u64::MAX).collect(),
@@ -323,7 +328,7 @@ impl<'a> SessionState<'a> {
             sent: sent
                 .into_iter()
                 .filter(|s| s.seq <= slot.stored_out)
-                .map(|s| (s.seq, &s.bytes[..]))
+                .map(|s| (s.seq, Arc::clone(&s.bytes)))
                 .collect(),
             commands: (slot.unanswered.iter().chain(&slot.pending))
                 .map(Command::encode_to_vec)
@@ -388,7 +393,7 @@ fn replay_record(slot: &mut Slot, rebuilt: &mut Rebuilt, decoder: &mut Decoder, 
         }
         Record::Sent { seq, bytes, .. } => {
             if sent.last_seq().is_none_or(|last| last < seq) {
-                sent.push(seq, bytes.to_vec());
+                sent.push(seq, bytes.into());
             }
         }
         Record::Inbound { now_ns, bytes, .. } => {

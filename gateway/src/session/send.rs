@@ -1,6 +1,8 @@
 //! What the session sends: its own admin messages, the application's messages (kept for
 //! resends), resends, and what time alone makes it send.
 
+use std::sync::Arc;
+
 use super::{Output, RejectReason, SentStore, Session, SessionConfig, State, format_utc, t};
 use crate::fix::{Decoder, EncodeError, Header, MessageBuilder, tag};
 
@@ -39,12 +41,12 @@ pub(crate) fn build_message(
     now_ns: u64,
     msg_type: &[u8],
     fields: impl FnOnce(&mut MessageBuilder) -> Result<(), EncodeError>,
-) -> Result<Vec<u8>, EncodeError> {
+) -> Result<Arc<[u8]>, EncodeError> {
     let now = format_utc(now_ns);
     builder
         .start(msg_type, &header(config, seq, &now, None))
         .and_then(fields)
-        .map(|()| builder.finish().to_vec())
+        .map(|()| Arc::from(builder.finish()))
 }
 
 /// Numbers a message `*next_out`, builds it and keeps it in `sent` for resend requests,
@@ -77,7 +79,7 @@ impl Session {
         now_ns: u64,
         msg_type: &[u8],
         fields: impl FnOnce(&mut MessageBuilder) -> Result<(), EncodeError>,
-    ) -> Result<Vec<u8>, EncodeError> {
+    ) -> Result<Arc<[u8]>, EncodeError> {
         let mut builder = std::mem::take(&mut self.builder);
         let built = build_message(
             &mut builder,
@@ -91,7 +93,7 @@ impl Session {
         let bytes = built?;
         self.next_out += 1;
         self.last_sent_ns = now_ns;
-        self.output(Output::Send(bytes.clone()));
+        self.output(Output::Send(bytes.to_vec()));
         Ok(bytes)
     }
 
@@ -192,7 +194,7 @@ impl Session {
     /// Resends `begin..=end`: kept application messages as PossDup copies, everything else
     /// (session messages, messages no longer kept) as gap fills.
     pub(super) fn resend(&mut self, now_ns: u64, begin: u64, end: u64) {
-        let copies: Vec<(u64, Vec<u8>)> = self
+        let copies: Vec<(u64, Arc<[u8]>)> = self
             .sent
             .range(begin, end)
             .map(|s| (s.seq, s.bytes.clone()))

@@ -2,16 +2,18 @@
 //! resend request for a dropped one is answered with a gap fill).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Messages `range` walks from the back before it falls back to a binary search.
 const SCAN_FROM_BACK_MAX: usize = 16;
 
 /// An application message as sent: its sequence number, and its whole bytes (the resend
-/// rebuilds the header with PossDupFlag and OrigSendingTime from them).
+/// rebuilds the header with PossDupFlag and OrigSendingTime from them). Shared, not copied,
+/// with a compaction writing them out on the store's helper thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Sent {
     pub(crate) seq: u64,
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) bytes: Arc<[u8]>,
 }
 
 #[derive(Debug)]
@@ -28,7 +30,7 @@ impl SentStore {
         }
     }
 
-    pub(crate) fn push(&mut self, seq: u64, bytes: Vec<u8>) {
+    pub(crate) fn push(&mut self, seq: u64, bytes: Arc<[u8]>) {
         debug_assert!(self.kept.back().is_none_or(|last| last.seq < seq));
         if self.kept.len() == self.kept_max {
             self.kept.pop_front();
@@ -83,7 +85,7 @@ mod tests {
             let mut seq = 0;
             for gap in gaps {
                 seq += gap;
-                store.push(seq, Vec::new());
+                store.push(seq, Arc::from([]));
             }
             let end = begin.saturating_add(len);
             let got: Vec<u64> = store.range(begin, end).map(|s| s.seq).collect();

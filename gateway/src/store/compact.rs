@@ -1,17 +1,18 @@
-//! Compaction off the duty cycle: the caller encodes the records that replace the file (its
-//! state, at a commit boundary), and a helper thread writes and syncs them beside the file.
-//! Meanwhile commits go on to the old file as usual and are also kept, as bytes, for the new
-//! one. When the helper is done the caller appends those bytes to the new file, syncs it and
-//! renames it over the old one: the only file IO left on the caller's thread is that tail and
-//! the rename. Until the rename the old file says everything, so a crash at any point leaves
-//! one whole store or the other.
+//! Compaction off the duty cycle: the caller hands over its state at a commit boundary, owned
+//! (the gateway's kept messages are shared, not copied), and a helper thread encodes it as
+//! the records that replace the file, writes them beside the file and syncs them. Meanwhile
+//! commits go on to the old file as usual and are also kept, as bytes, for the new one. When
+//! the helper is done the caller appends those bytes to the new file, syncs it and renames it
+//! over the old one: the only file IO left on the caller's thread is that tail and the rename.
+//! Until the rename the old file says everything, so a crash at any point leaves one whole
+//! store or the other.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use super::{Store, StoreError};
+use super::{Record, Store, StoreError};
 
 /// Bytes committed during a compaction that are kept for the new file before the caller
 /// waits for the helper (the tail is this process's memory until the rename).
@@ -20,13 +21,25 @@ pub const COMPACTION_TAIL_MAX: usize = 64 << 20;
 /// A compaction whose new file a helper thread is writing.
 #[derive(Debug)]
 pub(super) struct Compaction {
-    helper: JoinHandle<io::Result<File>>,
+    /// The new file, written and synced, and its length.
+    helper: JoinHandle<io::Result<(File, u64)>>,
     /// Where the helper writes: the store's path with `.compact` appended.
     fresh: PathBuf,
-    /// The new file's length once the helper is done.
-    written: u64,
     /// What was committed to the old file since, for the new one.
     pub(super) tail: Vec<u8>,
+}
+
+/// The records a compaction writes, as the helper thread encodes them.
+#[derive(Debug)]
+pub struct Records {
+    bytes: Vec<u8>,
+}
+
+impl Records {
+    /// Appends one record.
+    pub fn push(&mut self, record: &Record<'_>) {
+        record.encode(&mut self.bytes);
+    }
 }
 
 /// Where a compaction writes its new file.
@@ -36,46 +49,45 @@ fn fresh_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The helper's work: the new file written and synced (a leftover from an earlier crash is
-/// truncated first).
-fn write_fresh(fresh: &Path, bytes: &[u8]) -> io::Result<File> {
+/// The helper's work: the state encoded, and the new file written and synced (a leftover
+/// from an earlier crash is truncated first).
+fn write_fresh(fresh: &Path, encode: impl FnOnce(&mut Records)) -> io::Result<(File, u64)> {
+    let mut records = Records {
+        bytes: super::header().to_vec(),
+    };
+    encode(&mut records);
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .open(fresh)?;
-    file.write_all(bytes)?;
+    file.write_all(&records.bytes)?;
     file.sync_all()?;
-    Ok(file)
+    Ok((file, records.bytes.len() as u64))
 }
 
 impl Store {
-    /// Starts replacing the file with `records`, which must say everything the file says now
-    /// (the caller's state, as records). They are encoded here; a helper thread writes them.
-    /// Commits go on meanwhile; [`Store::poll_compaction`] finishes the job. Only between
-    /// commits (nothing pending) and with no compaction running.
-    pub fn compact_in_background<'r>(
+    /// Starts replacing the file with the records `encode` pushes, which must say everything
+    /// the file says now (the caller's state, as records). A helper thread runs `encode` and
+    /// writes the records, so the caller hands over its state owned. Commits go on meanwhile;
+    /// [`Store::poll_compaction`] finishes the job. Only between commits (nothing pending) and
+    /// with no compaction running.
+    pub fn compact_in_background(
         &mut self,
-        records: impl IntoIterator<Item = super::Record<'r>>,
+        encode: impl FnOnce(&mut Records) + Send + 'static,
     ) -> Result<(), StoreError> {
         assert!(self.pending.is_empty(), "compacting with records pending");
         assert!(self.compaction.is_none(), "one compaction at a time");
-        let mut bytes = super::header().to_vec();
-        for record in records {
-            record.encode(&mut bytes);
-        }
         let fresh = fresh_path(&self.path);
-        let written = bytes.len() as u64;
         let target = fresh.clone();
         let helper = std::thread::Builder::new()
             .name("gateway-store-compact".to_owned())
-            .spawn(move || write_fresh(&target, &bytes))
+            .spawn(move || write_fresh(&target, encode))
             .map_err(|source| self.io(source))?;
         self.compaction = Some(Compaction {
             helper,
             fresh,
-            written,
             tail: Vec::new(),
         });
         Ok(())
@@ -99,7 +111,7 @@ impl Store {
             return Ok(None);
         }
         let c = self.compaction.take().expect("checked above");
-        let mut file = match c.helper.join() {
+        let (mut file, written) = match c.helper.join() {
             Ok(written) => written.map_err(|source| self.io(source))?,
             Err(panic) => std::panic::resume_unwind(panic),
         };
@@ -115,18 +127,18 @@ impl Store {
             .and_then(|d| d.sync_all())
             .map_err(|source| self.io(source))?;
         self.file = file;
-        self.len = c.written + c.tail.len() as u64;
+        self.len = written + c.tail.len() as u64;
         Ok(Some(self.len))
     }
 
-    /// Replaces the file with `records` now (see [`Store::compact_in_background`]), after
-    /// finishing any compaction that is running.
-    pub fn compact<'r>(
+    /// Replaces the file with the records `encode` pushes now (see
+    /// [`Store::compact_in_background`]), after finishing any compaction that is running.
+    pub fn compact(
         &mut self,
-        records: impl IntoIterator<Item = super::Record<'r>>,
+        encode: impl FnOnce(&mut Records) + Send + 'static,
     ) -> Result<(), StoreError> {
         self.poll_compaction(true)?;
-        self.compact_in_background(records)?;
+        self.compact_in_background(encode)?;
         self.poll_compaction(true)?;
         Ok(())
     }

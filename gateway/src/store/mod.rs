@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 mod compact;
 mod record;
 
-pub use compact::COMPACTION_TAIL_MAX;
+pub use compact::{COMPACTION_TAIL_MAX, Records};
 pub use record::{CursorParts, Record};
 
 /// The file's first bytes: magic, format version, reserved.

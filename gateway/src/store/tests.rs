@@ -184,7 +184,10 @@ fn compaction_replaces_the_file_and_appends_go_on() {
     let (mut store, _) = Store::open(&path, false, |_| {}).unwrap();
     let before = store.size_bytes();
     let kept = records()[..2].to_vec();
-    store.compact(kept.iter().copied()).unwrap();
+    let written = kept.clone();
+    store
+        .compact(move |out| written.iter().for_each(|r| out.push(r)))
+        .unwrap();
     assert!(store.size_bytes() < before);
     assert_eq!(store.size_bytes(), std::fs::metadata(&path).unwrap().len());
     store.append(&Record::Disconnect {
@@ -214,8 +217,10 @@ fn commits_during_a_background_compaction_follow_its_records() {
     write_all(&path);
     let (mut store, _) = Store::open(&path, false, |_| {}).unwrap();
     let all = records();
-    let (kept, during) = (&all[..3], &all[3..6]);
-    store.compact_in_background(kept.iter().copied()).unwrap();
+    let (kept, during) = (all[..3].to_vec(), &all[3..6]);
+    store
+        .compact_in_background(move |out| kept.iter().for_each(|r| out.push(r)))
+        .unwrap();
     assert!(store.compacting());
     for r in during {
         store.append(r);
@@ -249,8 +254,9 @@ fn a_compaction_cut_short_leaves_the_old_file_whole() {
     write_all(&path);
     let (mut store, _) = Store::open(&path, false, |_| {}).unwrap();
     let all = records();
+    let kept = all[..2].to_vec();
     store
-        .compact_in_background(all[..2].iter().copied())
+        .compact_in_background(move |out| kept.iter().for_each(|r| out.push(r)))
         .unwrap();
     store.append(&Record::Disconnect {
         session: SessionId(3),
@@ -263,7 +269,10 @@ fn a_compaction_cut_short_leaves_the_old_file_whole() {
     assert_eq!((seen, found.truncated_bytes), (expected, 0));
     // The next compaction overwrites the helper's file rather than reading it.
     let (mut store, _) = Store::open(&path, false, |_| {}).unwrap();
-    store.compact(all[..1].iter().copied()).unwrap();
+    let kept = all[..1].to_vec();
+    store
+        .compact(move |out| kept.iter().for_each(|r| out.push(r)))
+        .unwrap();
     drop(store);
     assert_eq!(read_back(&path).unwrap().0, debug(&all[..1]));
 }
