@@ -21,7 +21,8 @@ use transport::{MemoryBus, MemoryQueue, Outbound as _};
 type Server = Gateway<MemoryQueue, MemoryBus, MemoryBus>;
 
 /// The cluster's part: sequences what the gateway sends, applies it, publishes the events,
-/// and answers replay requests from what it published.
+/// and answers replay requests from every event it made (as a primary answers from its buffer,
+/// which keeps each event until the gateway acknowledges it).
 struct Cluster {
     ingress: MemoryQueue,
     egress: MemoryBus,
@@ -39,7 +40,8 @@ impl Cluster {
         self.apply_losing(command, None);
     }
 
-    /// Applies a command and publishes its events, all but the `lost`-th.
+    /// Applies a command and publishes its events, all but the `lost`-th (lost on the way: a
+    /// replay has it).
     fn apply_losing(&mut self, command: Command, lost: Option<usize>) {
         self.seq += 1;
         let sequenced = Sequenced {
@@ -51,9 +53,6 @@ impl Cluster {
         self.engine.apply(&sequenced, &mut events);
         let count = u32::try_from(events.len()).unwrap();
         for (index, event) in events.into_iter().enumerate() {
-            if Some(index) == lost {
-                continue;
-            }
             let prefix = EgressPrefix {
                 term: Term(1),
                 seq: Seq(self.seq),
@@ -64,7 +63,9 @@ impl Cluster {
             let n = EgressEvent { prefix, event }
                 .encode_into(&mut frame)
                 .unwrap();
-            self.egress.offer(&frame[..n]).unwrap();
+            if Some(index) != lost {
+                self.egress.offer(&frame[..n]).unwrap();
+            }
             self.published.push(frame[..n].to_vec());
         }
     }
@@ -611,10 +612,11 @@ fn reports_for_a_connection_not_logged_on_survive_a_restart() {
     resend_after_restart(&mut cluster);
 }
 
-/// An egress event lost on the way is counted (its report is never sent); the events around
-/// it, and a command with no events for this gateway, are not.
+/// An egress event lost on the way is counted and asked for again: the gateway takes nothing
+/// after the gap until the primary re-publishes from its last complete command, so the client
+/// gets every report once, in order. A command with no events for this gateway is no gap.
 #[test]
-fn a_lost_egress_event_is_counted() {
+fn a_lost_egress_event_is_counted_and_asked_for_again() {
     let (mut server, mut cluster) = setup();
     let mut client = Client::connect(&server, 1);
     client.send(b"A", &LOGON);
@@ -624,13 +626,47 @@ fn a_lost_egress_event_is_counted() {
     assert_eq!(server.stats().egress_gaps, 0);
     // The first sale's events: its own New, the trade, o-1's fill report (lost), ...
     sell_into_o1_losing(&mut cluster, Some(2));
+    let first = client.expect(&mut server, &mut cluster, "8");
+    let second = client.expect(&mut server, &mut cluster, "8");
+    assert_eq!(
+        [fill_of(&first), fill_of(&second)],
+        [("o-1", "2", "3"), ("o-1", "5", "4")],
+        "the lost fill's report (cum 2), then the second fill's (cum 2 + 3), numbered in order"
+    );
+    let stats = server.stats();
+    assert_eq!((stats.egress_gaps, stats.egress_lost), (1, 0));
+    assert!(!server.awaiting_replay());
+}
+
+/// A gap the primary can no longer fill (its buffer dropped the events) is asked for once,
+/// then counted as lost: the gateway goes on with what comes next rather than asking forever.
+#[test]
+fn a_lost_egress_event_the_primary_no_longer_has_is_counted_as_lost() {
+    let (mut server, mut cluster) = setup();
+    let mut client = Client::connect(&server, 1);
+    client.send(b"A", &LOGON);
+    client.expect(&mut server, &mut cluster, "A");
+    send_owned(&mut client, b"D", &order("o-1", "99.00"));
+    client.expect(&mut server, &mut cluster, "8");
+    sell_into_o1_losing(&mut cluster, Some(2));
+    let first_sale = Seq(cluster.seq - 1);
+    cluster
+        .published
+        .retain(|f| EgressEvent::decode(f).unwrap().prefix.seq != first_sale);
     let fill = client.expect(&mut server, &mut cluster, "8");
     assert_eq!(
-        (get(&fill, 11), get(&fill, 14)),
-        ("o-1", "5"),
-        "the second fill's report (cum 2 + 3): the first one's never came"
+        fill_of(&fill),
+        ("o-1", "5", "3"),
+        "the second fill's report (cum 2 + 3): the first one's is gone"
     );
-    assert_eq!(server.stats().egress_gaps, 1);
+    let stats = server.stats();
+    assert_eq!((stats.egress_gaps, stats.egress_lost), (1, 1));
+    assert!(!server.awaiting_replay());
+}
+
+/// An execution report's ClOrdID, CumQty and MsgSeqNum.
+fn fill_of(report: &[(u32, String)]) -> (&str, &str, &str) {
+    (get(report, 11), get(report, 14), get(report, 34))
 }
 
 /// A gateway with a store; session 1's client logged on, bought 5 at 99.00 (o-1, resting) and

@@ -216,17 +216,25 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
         "gateway running"
     );
     let mut idle = config.idle.build();
-    let mut gaps = 0;
+    let (mut gaps, mut lost) = (0, 0);
     while !stop.is_stopped() {
         let work = gateway
             .do_work(SystemClock.now_ns())
             .context("gateway duty cycle")?;
-        if gateway.stats().egress_gaps != gaps {
-            gaps = gateway.stats().egress_gaps;
-            tracing::error!(
+        let stats = gateway.stats();
+        if stats.egress_gaps != gaps {
+            gaps = stats.egress_gaps;
+            tracing::warn!(
                 egress_gaps = gaps,
-                "egress events were lost before the gateway: their reports were not sent \
-                 (clients can recover them with OrderStatusRequest)"
+                "egress events were lost before the gateway: asking the primary for them again"
+            );
+        }
+        if stats.egress_lost != lost {
+            lost = stats.egress_lost;
+            tracing::error!(
+                egress_lost = lost,
+                "egress events were lost and the primary no longer had them: their reports \
+                 were not sent (clients can recover them with OrderStatusRequest)"
             );
         }
         idle.idle(work);
@@ -243,6 +251,7 @@ fn serve(config: &ClusterConfig, stop: &transport::StopFlag) -> anyhow::Result<(
         reports = stats.reports,
         compactions = stats.compactions,
         egress_gaps = stats.egress_gaps,
+        egress_lost = stats.egress_lost,
         "gateway stopped"
     );
     drop(gateway);

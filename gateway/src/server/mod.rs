@@ -163,9 +163,25 @@ pub struct GatewayStats {
     pub reports: u64,
     /// Times the store was rewritten as the sessions' state alone.
     pub compactions: u64,
-    /// Egress events found missing (see [`protocol::EgressCursor::skips`]): their reports
-    /// were never sent. Zero unless something lost frames between the primary and here.
+    /// Gaps found in egress (see [`protocol::EgressCursor::skips`]): events lost between the
+    /// primary and here. Each is repaired: the gateway takes nothing more and asks the primary
+    /// for the events after its last complete command again, as after a restart.
     pub egress_gaps: u64,
+    /// Gaps a replay could not fill, found right after the primary's answer (it no longer had
+    /// the events: its buffer overflowed, see `engine.buffer_events_max`). Those events'
+    /// reports were never sent; the gateway goes on rather than asking again.
+    pub egress_lost: u64,
+}
+
+/// The gateway's requests for egress again, after a restart or a gap.
+#[derive(Debug, Default)]
+struct Replay {
+    /// Waiting for the primary's answer: (the point asked from, when the request last went
+    /// out). Nothing is taken meanwhile, so nothing newer gets ahead of what was lost.
+    waiting: Option<(Seq, Option<u64>)>,
+    /// The primary answered, and no event was taken since: a gap now means that the events
+    /// are gone from its buffer, and asking again would only loop.
+    answered: bool,
 }
 
 /// The gateway: see the module documentation.
@@ -193,9 +209,8 @@ pub struct Gateway<I, O, A> {
     stored_cursor: EgressCursor,
     /// The store's size that triggers its next compaction.
     compact_at: u64,
-    /// Set while waiting for the primary to answer a replay request: (the point, when the
-    /// request last went out).
-    replay: Option<(Seq, Option<u64>)>,
+    /// Replay requests to the primary, after a restart or a gap in egress.
+    replay: Replay,
     /// Scratch for the events of one egress poll (kept: a poll's worth is 40 KB).
     egress_events: Vec<protocol::EgressEvent>,
     recovered: Option<crate::store::Recovered>,
@@ -256,7 +271,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             store: None,
             stored_cursor: EgressCursor::default(),
             compact_at: u64::MAX,
-            replay: None,
+            replay: Replay::default(),
             egress_events: Vec::with_capacity(EGRESS_POLL_MAX),
             recovered: None,
             ingress_connected: false,

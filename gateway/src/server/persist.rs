@@ -180,7 +180,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
         self.stored_cursor = self.cursor;
         self.compact_at = config.compact_bytes;
         if found.records > 0 {
-            self.replay = Some((self.cursor.complete_through(), None));
+            self.replay.waiting = Some((self.cursor.complete_through(), None));
         }
         self.recovered = Some(found);
         self.store = Some(store);
@@ -189,7 +189,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
 
     /// Asks the primary for the events after the stored cursor until one answers.
     pub(super) fn request_replay(&mut self, now_ns: u64) -> Result<usize, StreamError> {
-        let Some((after, last_ns)) = self.replay else {
+        let Some((after, last_ns)) = self.replay.waiting else {
             return Ok(0);
         };
         if last_ns.is_some_and(|t| now_ns.saturating_sub(t) < REPLAY_REPEAT_NS) {
@@ -200,7 +200,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
             consumer: self.config.consumer,
         });
         if self.acks.offer(&request.encode_to_vec())? {
-            self.replay = Some((after, Some(now_ns)));
+            self.replay.waiting = Some((after, Some(now_ns)));
             return Ok(1);
         }
         Ok(0)
@@ -292,7 +292,7 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     /// Whether the gateway waits for the primary to answer its replay request.
     #[must_use]
     pub fn awaiting_replay(&self) -> bool {
-        self.replay.is_some()
+        self.replay.waiting.is_some()
     }
 
     /// What opening the store found (none without a store).

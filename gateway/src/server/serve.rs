@@ -1,10 +1,10 @@
 //! The gateway's per-connection and per-stream work.
 
-use protocol::{ClusterMessage, EgressAck, EgressEvent, Event, SessionId};
+use protocol::{ClusterMessage, EgressAck, EgressCursor, EgressEvent, Event, SessionId};
 use transport::{Inbound, Outbound, StreamError};
 
 use super::persist::{record, record_session};
-use super::{EGRESS_POLL_MAX, Gateway, PENDING_COMMANDS_MAX, UNANSWERED_MAX};
+use super::{EGRESS_POLL_MAX, Gateway, GatewayStats, PENDING_COMMANDS_MAX, Replay, UNANSWERED_MAX};
 use crate::fix::{Decoder, tag};
 use crate::orders::{Inbound as Translated, Translator};
 use crate::session::{Output, RECEIVE_BUFFER_MAX, SentStore, Session};
@@ -142,24 +142,11 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     pub(super) fn take_egress(&mut self, now_ns: u64) -> Result<usize, StreamError> {
         let mut events = std::mem::take(&mut self.egress_events);
         events.clear();
-        let (cursor, replay, consumer) = (&mut self.cursor, &mut self.replay, self.config.consumer);
-        let gaps = &mut self.stats.egress_gaps;
+        let (cursor, replay, stats) = (&mut self.cursor, &mut self.replay, &mut self.stats);
+        let consumer = self.config.consumer;
         let work = self.egress.poll(EGRESS_POLL_MAX, &mut |bytes| {
-            if let Some((after, _)) = *replay {
-                // Nothing counts before the primary's answer: what comes first may be newer
-                // than what was lost (see `EgressReplay`).
-                if let Ok(ClusterMessage::EgressReplayStart(start)) = ClusterMessage::decode(bytes)
-                    && (start.consumer, start.after) == (consumer, after)
-                {
-                    *replay = None;
-                }
-                return;
-            }
-            if let Ok(e) = EgressEvent::decode(bytes) {
-                *gaps += u64::from(cursor.skips(&e.prefix));
-                if cursor.accept(&e.prefix) {
-                    events.push(e);
-                }
+            if let Some(e) = take_frame(bytes, cursor, replay, consumer, stats) {
+                events.push(e);
             }
         })?;
         for e in &events {
@@ -307,4 +294,42 @@ fn session_of(event: &Event) -> Option<SessionId> {
         Event::MassCancelReport(r) => Some(r.session),
         _ => None,
     }
+}
+
+/// One egress frame: the event to take, if any. Waiting for a replay, only the primary's
+/// answer counts: what comes first may be newer than what was lost (see `EgressReplay`). A
+/// gap starts a replay from the last complete command: the primary keeps every event until
+/// this gateway acknowledges it, and the acknowledgements stop before the gap. A gap right
+/// after the answer means the primary no longer has the events: they are counted as lost and
+/// the gateway goes on.
+fn take_frame(
+    bytes: &[u8],
+    cursor: &mut EgressCursor,
+    replay: &mut Replay,
+    consumer: u32,
+    stats: &mut GatewayStats,
+) -> Option<EgressEvent> {
+    if let Some((after, _)) = replay.waiting {
+        if let Ok(ClusterMessage::EgressReplayStart(start)) = ClusterMessage::decode(bytes)
+            && (start.consumer, start.after) == (consumer, after)
+        {
+            replay.waiting = None;
+            replay.answered = true;
+        }
+        return None;
+    }
+    let e = EgressEvent::decode(bytes).ok()?;
+    if cursor.skips(&e.prefix) {
+        if !replay.answered {
+            stats.egress_gaps += 1;
+            replay.waiting = Some((cursor.complete_through(), None));
+            return None;
+        }
+        stats.egress_lost += 1;
+    }
+    if !cursor.accept(&e.prefix) {
+        return None;
+    }
+    replay.answered = false;
+    Some(e)
 }
