@@ -617,15 +617,7 @@ fn reports_for_a_connection_not_logged_on_survive_a_restart() {
 /// gets every report once, in order. A command with no events for this gateway is no gap.
 #[test]
 fn a_lost_egress_event_is_counted_and_asked_for_again() {
-    let (mut server, mut cluster) = setup();
-    let mut client = Client::connect(&server, 1);
-    client.send(b"A", &LOGON);
-    client.expect(&mut server, &mut cluster, "A");
-    send_owned(&mut client, b"D", &order("o-1", "99.00"));
-    client.expect(&mut server, &mut cluster, "8");
-    assert_eq!(server.stats().egress_gaps, 0);
-    // The first sale's events: its own New, the trade, o-1's fill report (lost), ...
-    sell_into_o1_losing(&mut cluster, Some(2));
+    let (mut server, mut cluster, mut client) = o1_resting_then_sold_into_losing_its_first_fill();
     let first = client.expect(&mut server, &mut cluster, "8");
     let second = client.expect(&mut server, &mut cluster, "8");
     assert_eq!(
@@ -642,13 +634,7 @@ fn a_lost_egress_event_is_counted_and_asked_for_again() {
 /// then counted as lost: the gateway goes on with what comes next rather than asking forever.
 #[test]
 fn a_lost_egress_event_the_primary_no_longer_has_is_counted_as_lost() {
-    let (mut server, mut cluster) = setup();
-    let mut client = Client::connect(&server, 1);
-    client.send(b"A", &LOGON);
-    client.expect(&mut server, &mut cluster, "A");
-    send_owned(&mut client, b"D", &order("o-1", "99.00"));
-    client.expect(&mut server, &mut cluster, "8");
-    sell_into_o1_losing(&mut cluster, Some(2));
+    let (mut server, mut cluster, mut client) = o1_resting_then_sold_into_losing_its_first_fill();
     let first_sale = Seq(cluster.seq - 1);
     cluster
         .published
@@ -662,6 +648,21 @@ fn a_lost_egress_event_the_primary_no_longer_has_is_counted_as_lost() {
     let stats = server.stats();
     assert_eq!((stats.egress_gaps, stats.egress_lost), (1, 1));
     assert!(!server.awaiting_replay());
+}
+
+/// Session 1's client logged on and bought 5 at 99.00 (o-1, resting); then another session
+/// sold into it twice, and the first sale's third event, o-1's fill report, was lost on the
+/// way (its own New and the trade came through). Nothing of the sales is taken yet.
+fn o1_resting_then_sold_into_losing_its_first_fill() -> (Server, Cluster, Client) {
+    let (mut server, mut cluster) = setup();
+    let mut client = Client::connect(&server, 1);
+    client.send(b"A", &LOGON);
+    client.expect(&mut server, &mut cluster, "A");
+    send_owned(&mut client, b"D", &order("o-1", "99.00"));
+    client.expect(&mut server, &mut cluster, "8");
+    assert_eq!(server.stats().egress_gaps, 0);
+    sell_into_o1_losing(&mut cluster, Some(2));
+    (server, cluster, client)
 }
 
 /// An execution report's ClOrdID, CumQty and MsgSeqNum.
