@@ -234,9 +234,9 @@ impl<I: Inbound, O: Outbound, A: Outbound> Gateway<I, O, A> {
     /// as much again as the history it replaces); the file stays within twice the sessions'
     /// state plus `compact_bytes`. By itself, the duty cycle only gathers the state (sharing
     /// the kept messages): a helper thread encodes, writes and syncs the new file, and a later
-    /// cycle appends what was committed meanwhile and puts it in place. Called, it compacts now and returns when the new file is
-    /// in place (a clean shutdown does, so the next start reads no history). Without a store it
-    /// does nothing.
+    /// cycle appends what was committed meanwhile and puts it in place. Called, it compacts now
+    /// and returns when the new file is in place (a clean shutdown does, so the next start
+    /// reads no history). Without a store it does nothing.
     pub fn compact_store(&mut self) -> Result<(), GatewayError> {
         self.finish_compaction(true)?;
         self.begin_compaction()?;
