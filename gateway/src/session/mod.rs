@@ -95,8 +95,9 @@ impl SessionConfig {
 /// What the caller must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Write these bytes to the connection.
-    Send(Vec<u8>),
+    /// Write these bytes to the connection. An application message's bytes are the copy kept
+    /// for resends, shared rather than copied again.
+    Send(std::sync::Arc<[u8]>),
     /// An application message from the client, in sequence (its whole bytes).
     Deliver(Vec<u8>),
     /// Close the connection (after writing what was output before).

@@ -93,7 +93,7 @@ impl Session {
         let bytes = built?;
         self.next_out += 1;
         self.last_sent_ns = now_ns;
-        self.output(Output::Send(bytes.to_vec()));
+        self.output(Output::Send(Arc::clone(&bytes)));
         Ok(bytes)
     }
 
@@ -222,8 +222,7 @@ impl Session {
             .and_then(|b| b.field(t::GAP_FILL_FLAG, b"Y"))
             .expect("valid values");
         builder.field_u64(t::NEW_SEQ_NO, new_seq);
-        let bytes = builder.finish().to_vec();
-        self.output(Output::Send(bytes));
+        self.output(Output::Send(Arc::from(builder.finish())));
     }
 
     fn resend_copy(&mut self, now_ns: u64, seq: u64, original: &[u8]) {
@@ -243,8 +242,7 @@ impl Session {
                 .field(tag, value)
                 .expect("copied from a valid message");
         }
-        let bytes = builder.finish().to_vec();
-        self.output(Output::Send(bytes));
+        self.output(Output::Send(Arc::from(builder.finish())));
     }
 
     /// Lets time pass: heartbeats, test requests, and the timeouts of logon, heartbeat and

@@ -70,7 +70,7 @@ fn drain(session: &mut Session) -> Vec<(String, Vec<(u32, String)>)> {
     let mut out = Vec::new();
     while let Some(output) = session.poll_output() {
         let (kind, bytes) = match output {
-            Output::Send(bytes) => ("send", bytes),
+            Output::Send(bytes) => ("send", bytes.to_vec()),
             Output::Deliver(bytes) => ("deliver", bytes),
             Output::Disconnect(reason) => {
                 out.push(("disconnect".to_owned(), vec![(58, reason)]));
