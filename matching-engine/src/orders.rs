@@ -206,12 +206,27 @@ impl Engine {
                 .stops_mut(c.side)
                 .push(&mut self.pool, key, slot);
         } else {
-            self.take_and_rest(ctx, slot, ctx.request_id, out);
+            // A limit order that finds nothing to take rests at once: the matching loop would
+            // stop at its first check, after setting up for the fills that don't come.
+            if immediate || self.would_take(a.book, c.side, a.price) {
+                self.take_and_rest(ctx, slot, ctx.request_id, out);
+            } else {
+                self.rest(slot);
+            }
             assert!(self.entering.is_none(), "the new order rested or retired");
         }
         if self.books[a.book as usize].has_stops() {
             self.run_stops(ctx, a.book, out);
         }
+    }
+
+    /// Whether a limit order at `price` on `side` crosses the opposite side's best level.
+    #[inline]
+    fn would_take(&self, book: u32, side: Side, price: Price) -> bool {
+        let b = &self.books[book as usize];
+        b.side(side.opposite())
+            .best()
+            .is_some_and(|best| crate::matching::crosses(side, b.instrument.index(price), best))
     }
 
     /// Registers an order in the pool and every index; `client_id` is where its client order id
