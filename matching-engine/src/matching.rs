@@ -2,10 +2,14 @@
 //! oldest first within a price, until it is filled, its limit stops crossing, the book is empty, or
 //! self-trade prevention stops it. Also the FOK pre-check, which walks the same path read-only.
 
-use protocol::{AccountId, Event, ExecType, Price, Qty, RequestId, Side, StpMode, Trade, TradeId};
+use protocol::{
+    AccountId, Event, ExecType, InstrumentId, OrderStatus, Price, Qty, RequestId, Side, StpMode,
+    Trade, TradeId,
+};
 
 use crate::engine::{Ctx, Engine};
-use crate::events::{Fill, Report, execution_report, open_status};
+use crate::events::{Fill, Report, execution_report};
+use crate::pool::{Order, OrderState};
 
 /// How matching left the incoming order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,12 +21,43 @@ pub(crate) enum Remainder {
     Open,
 }
 
+/// The execution report of one fill of an active order.
+#[inline(always)]
+fn fill_report(
+    order: &Order,
+    instrument: InstrumentId,
+    fill: Fill,
+    request_id: RequestId,
+    ctx: Ctx,
+) -> Event {
+    debug_assert!(order.state == OrderState::Active && order.cum.0 > 0);
+    let (exec_type, status) = if order.leaves.0 == 0 {
+        (ExecType::Fill, OrderStatus::Filled)
+    } else {
+        (ExecType::PartialFill, OrderStatus::PartiallyFilled)
+    };
+    let mut r = Report::new(exec_type, status, request_id);
+    r.fill = Some(fill);
+    execution_report(order, instrument, r, ctx)
+}
+
 /// Whether a resting level at `best` is within an incoming order's limit level.
 pub(crate) fn crosses(side: Side, limit: u32, best: u32) -> bool {
     match side {
         Side::Buy => best <= limit,
         Side::Sell => best >= limit,
     }
+}
+
+/// The incoming order being matched, and what every one of its fills shares.
+#[derive(Debug, Clone, Copy)]
+struct Taker {
+    slot: u32,
+    book: u32,
+    instrument: InstrumentId,
+    /// The side it takes from.
+    makers: Side,
+    request_id: RequestId,
 }
 
 impl Engine {
@@ -34,17 +69,24 @@ impl Engine {
         out: &mut Vec<Event>,
     ) -> Remainder {
         let links = self.pool.slots[t as usize].links;
-        let book = links.book() as usize;
+        let book = links.book();
         let taker = self.pool.get(t);
         let (side, account) = (taker.side, taker.account);
-        let limit = (!taker.is_market()).then(|| self.books[book].instrument.index(taker.price));
+        let b = &self.books[book as usize];
+        let limit = (!taker.is_market()).then(|| b.instrument.index(taker.price));
         let stp = self.accounts.list[links.account as usize].limits.stp_mode;
-        let opposite = side.opposite();
+        let taking = Taker {
+            slot: t,
+            book,
+            instrument: b.instrument.id,
+            makers: side.opposite(),
+            request_id,
+        };
         loop {
             if self.pool.get(t).leaves.0 == 0 {
                 return Remainder::Filled;
             }
-            let resting = self.books[book].side(opposite);
+            let resting = self.books[book as usize].side(taking.makers);
             let Some(best) = resting.best() else {
                 return Remainder::Open;
             };
@@ -58,38 +100,32 @@ impl Engine {
                 }
                 return Remainder::StpCancelled;
             }
-            self.fill(ctx, t, maker, best, request_id, out);
+            self.fill(ctx, &taking, maker, best, out);
         }
     }
 
-    /// One trade between the incoming order `t` and the maker `m` at the head of level `index`.
-    fn fill(
-        &mut self,
-        ctx: Ctx,
-        t: u32,
-        m: u32,
-        index: u32,
-        request_id: RequestId,
-        out: &mut Vec<Event>,
-    ) {
-        let book = self.pool.slots[t as usize].links.book();
-        let b = &self.books[book as usize];
-        let price = b.instrument.price(index);
-        let instrument = b.instrument.id;
-        let (taker, maker) = (self.pool.get(t), self.pool.get(m));
-        let qty = taker.leaves.min(maker.visible);
-        assert!(qty.0 > 0);
+    /// One trade between the incoming order and the maker `m` at the head of level `index`.
+    fn fill(&mut self, ctx: Ctx, taking: &Taker, m: u32, index: u32, out: &mut Vec<Event>) {
+        let (book, maker_side) = (taking.book, taking.makers);
+        let price = self.books[book as usize].instrument.price(index);
+        self.mark_dirty(book, maker_side, index);
+        let trade_id = TradeId(self.counters.next_trade_id);
+        self.counters.next_trade_id += 1;
         // The order behind the maker is the next maker if this one fills, and its links are
         // written when this one leaves the queue: start loading it now, behind this fill's events.
         let next = self.pool.slots[m as usize].links.next;
         if next != crate::pool::NONE {
-            let slot = &self.pool.slots[next as usize];
-            crate::prefetch::prefetch(&slot.order);
-            crate::prefetch::prefetch(&slot.links);
+            self.pool.prefetch(next);
         }
-        let trade_id = TradeId(self.counters.next_trade_id);
-        self.counters.next_trade_id += 1;
-        let maker_side = maker.side;
+        let [taker, maker] = self.pool.pair_mut(taking.slot, m);
+        let (taker, maker) = (&mut taker.order, &mut maker.order);
+        let qty = taker.leaves.min(maker.visible);
+        assert!(qty.0 > 0);
+        maker.leaves = Qty(maker.leaves.0 - qty.0);
+        maker.cum = Qty(maker.cum.0 + qty.0);
+        maker.visible = Qty(maker.visible.0 - qty.0);
+        taker.leaves = Qty(taker.leaves.0 - qty.0);
+        taker.cum = Qty(taker.cum.0 + qty.0);
         out.push(Event::Trade(Trade {
             trade_id,
             price,
@@ -99,7 +135,7 @@ impl Engine {
             timestamp: ctx.now,
             maker_account: maker.account,
             taker_account: taker.account,
-            instrument,
+            instrument: taking.instrument,
             aggressor_side: taker.side,
         }));
         let fill = Fill {
@@ -107,20 +143,24 @@ impl Engine {
             qty,
             trade_id,
         };
-        self.mark_dirty(book, maker_side, index);
-        let o = self.pool.order_mut(m);
-        o.leaves = Qty(o.leaves.0 - qty.0);
-        o.cum = Qty(o.cum.0 + qty.0);
-        o.visible = Qty(o.visible.0 - qty.0);
-        let (maker_leaves, maker_visible) = (o.leaves, o.visible);
+        out.push(fill_report(
+            maker,
+            taking.instrument,
+            fill,
+            RequestId(0),
+            ctx,
+        ));
+        out.push(fill_report(
+            taker,
+            taking.instrument,
+            fill,
+            taking.request_id,
+            ctx,
+        ));
+        let (maker_leaves, maker_visible) = (maker.leaves, maker.visible);
         let b = &mut self.books[book as usize];
         b.side_mut(maker_side).reduce(index, qty);
         b.last_trade = Some(price);
-        self.report_fill(ctx, m, instrument, fill, RequestId(0), out);
-        let o = self.pool.order_mut(t);
-        o.leaves = Qty(o.leaves.0 - qty.0);
-        o.cum = Qty(o.cum.0 + qty.0);
-        self.report_fill(ctx, t, instrument, fill, request_id, out);
         if maker_leaves.0 == 0 {
             // The level is already marked changed: take the maker off its queue directly.
             self.pool.slots[m as usize].links.resting = false;
@@ -131,27 +171,6 @@ impl Engine {
         } else if maker_visible.0 == 0 {
             self.refresh(m);
         }
-    }
-
-    #[inline]
-    fn report_fill(
-        &self,
-        ctx: Ctx,
-        slot: u32,
-        instrument: protocol::InstrumentId,
-        fill: Fill,
-        request_id: RequestId,
-        out: &mut Vec<Event>,
-    ) {
-        let order = self.pool.get(slot);
-        let exec_type = if order.leaves.0 == 0 {
-            ExecType::Fill
-        } else {
-            ExecType::PartialFill
-        };
-        let mut r = Report::new(exec_type, open_status(order), request_id);
-        r.fill = Some(fill);
-        out.push(execution_report(order, instrument, r, ctx));
     }
 
     /// An iceberg whose shown slice is gone shows the next slice from the back of its level.

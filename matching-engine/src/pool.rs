@@ -307,6 +307,28 @@ impl OrderPool {
         &mut self.slots[index as usize].order
     }
 
+    /// Two different live orders to change at once (a fill's taker and maker), in their slots;
+    /// their hash contributions are brought up to date by `settle`.
+    #[inline]
+    pub(crate) fn pair_mut(&mut self, a: u32, b: u32) -> [&mut Slot; 2] {
+        self.mark(a);
+        self.mark(b);
+        let pair = self
+            .slots
+            .get_disjoint_mut([a as usize, b as usize])
+            .expect("two different slots");
+        assert!(pair[0].order.id.0 != 0 && pair[1].order.id.0 != 0);
+        pair
+    }
+
+    /// Starts loading a slot that is about to be used.
+    #[inline]
+    pub(crate) fn prefetch(&self, index: u32) {
+        let slot = &self.slots[index as usize];
+        crate::prefetch::prefetch(&slot.order);
+        crate::prefetch::prefetch(&slot.links);
+    }
+
     #[inline]
     fn mark(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
