@@ -6,7 +6,9 @@ use protocol::{
     OrderStatus, Price, Qty, RejectReason, RequestId, Side, TopOfBook, TradeId,
 };
 
+use crate::book::Book;
 use crate::engine::{Ctx, Dirty, Engine};
+use crate::levels::better;
 use crate::pool::{Order, OrderState};
 
 /// A fill to show on an execution report.
@@ -125,6 +127,35 @@ pub(crate) fn reject_new(c: &NewOrder, reason: RejectReason, ctx: Ctx) -> Event 
     })
 }
 
+/// Records that a level of `b` (in book slot `book`) changed in this command, once per level,
+/// with the key that orders its market-data update.
+#[inline(always)]
+pub(crate) fn mark_level(dirty: &mut Vec<Dirty>, b: &mut Book, book: u32, side: Side, index: u32) {
+    let s = match side {
+        Side::Buy => &mut b.bids,
+        Side::Sell => &mut b.asks,
+    };
+    // A change can move the top of book only at or better than the side's best level.
+    if s.best().is_none_or(|best| !better(side, best, index)) {
+        b.top_dirty = true;
+    }
+    let Some(before) = s.mark_dirty(index) else {
+        return;
+    };
+    // Per instrument: bids best (highest) first, then asks best (lowest) first.
+    let order = match side {
+        Side::Buy => (1 << 31) - 1 - u64::from(index),
+        Side::Sell => 1 << 31 | u64::from(index),
+    };
+    dirty.push(Dirty {
+        key: u64::from(b.instrument.id.0) << 32 | order,
+        book,
+        index,
+        side,
+        before,
+    });
+}
+
 // Market-data sort keys: (instrument id, side, level from best) in 32 + 1 + 31 bits.
 const _: () = assert!(crate::config::PRICE_LEVELS_LIMIT <= 1 << 31);
 
@@ -143,30 +174,13 @@ impl Engine {
     /// Records that a level changed in this command (once per level).
     #[inline(always)]
     pub(crate) fn mark_dirty(&mut self, book: u32, side: Side, index: u32) {
-        let b = &mut self.books[book as usize];
-        let id = b.instrument.id.0;
-        // A change can move the top of book only at or better than the side's best level.
-        let s = b.side(side);
-        if s.best().is_none_or(|best| !s.better(best, index)) {
-            b.top_dirty = true;
-        }
-        let s = b.side_mut(side);
-        if !s.mark_dirty(index) {
-            return;
-        }
-        // Per instrument: bids best (highest) first, then asks best (lowest) first.
-        let order = match side {
-            Side::Buy => (1 << 31) - 1 - u64::from(index),
-            Side::Sell => 1 << 31 | u64::from(index),
-        };
-        let level = s.level(index);
-        self.dirty.push(Dirty {
-            key: u64::from(id) << 32 | order,
+        mark_level(
+            &mut self.dirty,
+            &mut self.books[book as usize],
             book,
-            index,
             side,
-            before: (level.qty, level.count),
-        });
+            index,
+        );
     }
 
     /// Emits one `BookLevel` per level whose displayed quantity or order count differs from before

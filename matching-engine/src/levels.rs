@@ -9,6 +9,15 @@ use protocol::{Qty, Side};
 use crate::bitset::Bitset;
 use crate::pool::{NONE, OrderPool};
 
+/// Whether level `a` is strictly better than `b` on `side`.
+#[inline]
+pub(crate) fn better(side: Side, a: u32, b: u32) -> bool {
+    match side {
+        Side::Buy => a > b,
+        Side::Sell => a < b,
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Level {
     pub(crate) head: u32,
@@ -58,10 +67,7 @@ impl BookSide {
 
     /// Whether level `a` is strictly better than `b` on this side.
     pub(crate) fn better(&self, a: u32, b: u32) -> bool {
-        match self.side {
-            Side::Buy => a > b,
-            Side::Sell => a < b,
-        }
+        better(self.side, a, b)
     }
 
     /// The next occupied level after `idx`, going from best to worst.
@@ -79,10 +85,12 @@ impl BookSide {
         std::iter::successors(self.best(), |&i| self.next_worse(i))
     }
 
-    /// Marks a level changed in this command; true the first time.
-    pub(crate) fn mark_dirty(&mut self, idx: u32) -> bool {
+    /// Marks a level changed in this command; the first time, its (displayed quantity, order
+    /// count) before the change.
+    #[inline]
+    pub(crate) fn mark_dirty(&mut self, idx: u32) -> Option<(u64, u32)> {
         let level = &mut self.levels[idx as usize];
-        !std::mem::replace(&mut level.dirty, true)
+        (!std::mem::replace(&mut level.dirty, true)).then_some((level.qty, level.count))
     }
 
     pub(crate) fn clear_dirty(&mut self, idx: u32) {

@@ -314,7 +314,8 @@ impl Engine {
         }
         let priority = self.counters.next_priority;
         self.counters.next_priority += 1;
-        let o = self.pool.order_mut(slot);
+        let s = self.pool.slot_mut(slot);
+        let o = &mut s.order;
         o.visible = if o.display_qty.0 == 0 {
             o.leaves
         } else {
@@ -323,13 +324,12 @@ impl Engine {
         o.priority = priority;
         assert!(o.state == OrderState::Active && o.leaves.0 > 0 && !o.is_market());
         let (side, price, visible) = (o.side, o.price, o.visible);
-        let links = &mut self.pool.slots[slot as usize].links;
-        links.resting = true;
-        let book = links.book();
-        let index = self.books[book as usize].instrument.index(price);
-        self.mark_dirty(book, side, index);
-        self.books[book as usize]
-            .side_mut(side)
+        s.links.resting = true;
+        let book = s.links.book();
+        let b = &mut self.books[book as usize];
+        let index = b.instrument.index(price);
+        crate::events::mark_level(&mut self.dirty, b, book, side, index);
+        b.side_mut(side)
             .push_back(&mut self.pool, index, slot, visible);
     }
 

@@ -307,6 +307,16 @@ impl OrderPool {
         &mut self.slots[index as usize].order
     }
 
+    /// A live order's slot to change (order and links); its hash contribution is brought up
+    /// to date by `settle`.
+    #[inline]
+    pub(crate) fn slot_mut(&mut self, index: u32) -> &mut Slot {
+        self.mark(index);
+        let slot = &mut self.slots[index as usize];
+        assert!(slot.order.id.0 != 0);
+        slot
+    }
+
     /// Two different live orders to change at once (a fill's taker and maker), in their slots;
     /// their hash contributions are brought up to date by `settle`.
     #[inline]
