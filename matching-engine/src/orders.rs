@@ -246,7 +246,7 @@ impl Engine {
 
     /// Stores an order in the pool, counts it to its account and lists it for expiry; the id
     /// indexes are left to [`Self::index`].
-    #[inline]
+    #[inline(always)]
     fn register(&mut self, order: Order, book: u32, account: u32) -> u32 {
         let slot = self.pool.insert(order, book, account);
         self.accounts.list[account as usize].open_orders += 1;

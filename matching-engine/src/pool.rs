@@ -240,7 +240,7 @@ impl OrderPool {
     }
 
     /// Stores an order in a free slot. The caller checks `is_full` first.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, order: Order, book: u32, account: u32) -> u32 {
         assert!(!self.is_full(), "pool capacity is checked by the caller");
         assert!(order.id.0 != 0, "order ids start at 1");
