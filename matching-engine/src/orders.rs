@@ -69,21 +69,24 @@ impl Engine {
             limits,
             open_orders,
         };
-        account.check(&RiskCheck {
-            qty: c.qty,
-            notional_price: match c.order_type {
-                OrderType::Limit | OrderType::StopLimit => price,
-                OrderType::Stop => c.stop_price,
-                OrderType::Market => b.reference_price(),
-            },
-            band_price: match c.order_type {
-                OrderType::Limit | OrderType::StopLimit => Some(price),
-                OrderType::Stop => Some(c.stop_price),
-                OrderType::Market => None,
-            },
-            reference: b.reference_price(),
-            opens: !is_immediate(c.order_type, c.time_in_force),
-        })?;
+        // Most accounts trade without limits: skip working out what the checks would need.
+        if !limits.is_unlimited() {
+            account.check(&RiskCheck {
+                qty: c.qty,
+                notional_price: match c.order_type {
+                    OrderType::Limit | OrderType::StopLimit => price,
+                    OrderType::Stop => c.stop_price,
+                    OrderType::Market => b.reference_price(),
+                },
+                band_price: match c.order_type {
+                    OrderType::Limit | OrderType::StopLimit => Some(price),
+                    OrderType::Stop => Some(c.stop_price),
+                    OrderType::Market => None,
+                },
+                reference: b.reference_price(),
+                opens: !is_immediate(c.order_type, c.time_in_force),
+            })?;
+        }
         if self.pool.is_full() {
             return Err(RejectReason::CapacityExceeded);
         }
