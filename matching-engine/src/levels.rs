@@ -125,7 +125,7 @@ impl BookSide {
     }
 
     /// Unlinks an order whose displayed quantity is `visible` from a level's queue.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn unlink(&mut self, pool: &mut OrderPool, idx: u32, slot: u32, visible: Qty) {
         let level = &mut self.levels[idx as usize];
         let links = pool.slots[slot as usize].links;

@@ -351,6 +351,7 @@ impl Engine {
     }
 
     /// Removes an order that is no longer open from every index and frees its slot.
+    #[inline(always)]
     pub(crate) fn retire(&mut self, slot: u32) {
         let links = self.pool.slots[slot as usize].links;
         if links.resting {
