@@ -195,17 +195,14 @@ impl Engine {
         }
         for d in &self.dirty {
             let book = &mut self.books[d.book as usize];
-            let price = book.instrument.price(d.index);
-            let side = book.side_mut(d.side);
-            side.clear_dirty(d.index);
-            let level = side.level(d.index);
-            if (level.qty, level.count) == d.before {
+            let (qty, order_count) = book.side_mut(d.side).clear_dirty(d.index);
+            if (qty, order_count) == d.before {
                 continue;
             }
             out.push(Event::BookLevel(BookLevel {
-                price,
-                qty: Qty(level.qty),
-                order_count: level.count,
+                price: book.instrument.price(d.index),
+                qty: Qty(qty),
+                order_count,
                 flags: 0,
                 instrument: book.instrument.id,
                 side: d.side,

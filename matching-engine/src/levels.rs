@@ -93,8 +93,12 @@ impl BookSide {
         (!std::mem::replace(&mut level.dirty, true)).then_some((level.qty, level.count))
     }
 
-    pub(crate) fn clear_dirty(&mut self, idx: u32) {
-        self.levels[idx as usize].dirty = false;
+    /// Ends a level's marking for this command: its (displayed quantity, order count) now.
+    #[inline]
+    pub(crate) fn clear_dirty(&mut self, idx: u32) -> (u64, u32) {
+        let level = &mut self.levels[idx as usize];
+        level.dirty = false;
+        (level.qty, level.count)
     }
 
     /// Appends an order (with `visible` displayed quantity) to the back of a level's queue.
