@@ -364,6 +364,13 @@ fn main() {
         }
         return;
     }
+    // Profiling by kind of command: `LOCKSTEP_PROFILE_KINDS=1` runs the flow once with each
+    // kind applied through its own non-inlined function, so that a profiler's inclusive cost per
+    // function (e.g. callgrind, `--toggle-collect='*run_by_kind*'`) is the cost per kind.
+    if std::env::var_os("LOCKSTEP_PROFILE_KINDS").is_some() {
+        profile_by_kind(&lockstep);
+        return;
+    }
     let matchcore = matchcore_commands(&ops);
     let lobster = lobster_orders(&ops);
     // Profiling the baseline: `MATCHCORE_PROFILE=<ops>` runs only matchcore, once.
@@ -405,4 +412,98 @@ fn main() {
         ls / mc,
         ls / lb
     );
+}
+
+/// The kinds of command in the flow, by what the engine did with them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    LimitRests,
+    LimitTrades,
+    Market,
+    CancelDone,
+    CancelRejected,
+}
+
+/// Sorts the flow's commands into kinds (on a first engine), then applies them by kind (on a
+/// second) and prints the count of each.
+fn profile_by_kind(commands: &[Sequenced]) {
+    let mut engine = Engine::new(flow_config());
+    let mut out = Vec::with_capacity(4096);
+    engine.apply(&sequenced(1, define()), &mut out);
+    let kinds: Vec<Kind> = commands
+        .iter()
+        .map(|cmd| {
+            out.clear();
+            engine.apply(cmd, &mut out);
+            let has = |f: fn(&Event) -> bool| out.iter().any(f);
+            match &cmd.command {
+                Command::NewOrder(n) if n.order_type == OrderType::Market => Kind::Market,
+                Command::NewOrder(_) if has(|e| matches!(e, Event::Trade(_))) => Kind::LimitTrades,
+                Command::NewOrder(_) => Kind::LimitRests,
+                _ if has(|e| matches!(e, Event::CancelReject(_))) => Kind::CancelRejected,
+                _ => Kind::CancelDone,
+            }
+        })
+        .collect();
+    let mut engine = Engine::new(flow_config());
+    engine.apply(&sequenced(1, define()), &mut out);
+    run_by_kind(&mut engine, commands, &kinds, &mut out);
+    for kind in [
+        Kind::LimitRests,
+        Kind::LimitTrades,
+        Kind::Market,
+        Kind::CancelDone,
+        Kind::CancelRejected,
+    ] {
+        let n = kinds.iter().filter(|&&k| k == kind).count();
+        println!("{kind:?}: {n} commands");
+    }
+}
+
+#[inline(never)]
+fn run_by_kind(engine: &mut Engine, commands: &[Sequenced], kinds: &[Kind], out: &mut Vec<Event>) {
+    for (cmd, kind) in commands.iter().zip(kinds) {
+        out.clear();
+        match kind {
+            Kind::LimitRests => apply_limit_rests(engine, cmd, out),
+            Kind::LimitTrades => apply_limit_trades(engine, cmd, out),
+            Kind::Market => apply_market(engine, cmd, out),
+            Kind::CancelDone => apply_cancel_done(engine, cmd, out),
+            Kind::CancelRejected => apply_cancel_rejected(engine, cmd, out),
+        }
+        if cmd.seq.0.is_multiple_of(HASH_INTERVAL) {
+            std::hint::black_box(engine.state_hash());
+        }
+    }
+}
+
+// One function per kind; the distinct `black_box` arguments keep the linker from folding them.
+#[inline(never)]
+fn apply_limit_rests(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
+    std::hint::black_box(0);
+    engine.apply(cmd, out);
+}
+
+#[inline(never)]
+fn apply_limit_trades(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
+    std::hint::black_box(1);
+    engine.apply(cmd, out);
+}
+
+#[inline(never)]
+fn apply_market(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
+    std::hint::black_box(2);
+    engine.apply(cmd, out);
+}
+
+#[inline(never)]
+fn apply_cancel_done(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
+    std::hint::black_box(3);
+    engine.apply(cmd, out);
+}
+
+#[inline(never)]
+fn apply_cancel_rejected(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
+    std::hint::black_box(4);
+    engine.apply(cmd, out);
 }
