@@ -82,8 +82,9 @@ impl Engine {
             makers: side.opposite(),
             request_id,
         };
+        let mut leaves = self.pool.get(t).leaves;
         loop {
-            if self.pool.get(t).leaves.0 == 0 {
+            if leaves.0 == 0 {
                 return Remainder::Filled;
             }
             let resting = self.books[book as usize].side(taking.makers);
@@ -96,16 +97,18 @@ impl Engine {
             let maker = resting.level(best).head;
             if stp != StpMode::Off && self.pool.get(maker).account == account {
                 if self.self_trade(ctx, t, maker, stp, request_id, out) {
+                    leaves = self.pool.get(t).leaves;
                     continue;
                 }
                 return Remainder::StpCancelled;
             }
-            self.fill(ctx, &taking, maker, best, out);
+            leaves = self.fill(ctx, &taking, maker, best, out);
         }
     }
 
-    /// One trade between the incoming order and the maker `m` at the head of level `index`.
-    fn fill(&mut self, ctx: Ctx, taking: &Taker, m: u32, index: u32, out: &mut Vec<Event>) {
+    /// One trade between the incoming order and the maker `m` at the head of level `index`;
+    /// returns what the incoming order has left.
+    fn fill(&mut self, ctx: Ctx, taking: &Taker, m: u32, index: u32, out: &mut Vec<Event>) -> Qty {
         let (book, maker_side) = (taking.book, taking.makers);
         let price = self.books[book as usize].instrument.price(index);
         self.mark_dirty(book, maker_side, index);
@@ -157,7 +160,7 @@ impl Engine {
             taking.request_id,
             ctx,
         ));
-        let (maker_leaves, maker_visible) = (maker.leaves, maker.visible);
+        let (maker_leaves, maker_visible, leaves) = (maker.leaves, maker.visible, taker.leaves);
         let b = &mut self.books[book as usize];
         b.side_mut(maker_side).reduce(index, qty);
         b.last_trade = Some(price);
@@ -171,6 +174,7 @@ impl Engine {
         } else if maker_visible.0 == 0 {
             self.refresh(m);
         }
+        leaves
     }
 
     /// An iceberg whose shown slice is gone shows the next slice from the back of its level.
