@@ -302,9 +302,7 @@ impl OrderPool {
     /// An order to change; its hash contribution is brought up to date by `settle`.
     #[inline]
     pub(crate) fn order_mut(&mut self, index: u32) -> &mut Order {
-        assert!(self.slots[index as usize].order.id.0 != 0);
-        self.mark(index);
-        &mut self.slots[index as usize].order
+        &mut self.slot_mut(index).order
     }
 
     /// A live order's slot to change (order and links); its hash contribution is brought up
