@@ -414,14 +414,43 @@ fn main() {
     );
 }
 
-/// The kinds of command in the flow, by what the engine did with them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    LimitRests,
-    LimitTrades,
-    Market,
-    CancelDone,
-    CancelRejected,
+/// Declares the kinds of command in the flow and, for each, a non-inlined function that applies
+/// one command of that kind (its own symbol, so a profiler's cost per function is per kind).
+macro_rules! kinds {
+    ($($kind:ident => $apply:ident),+ $(,)?) => {
+        /// The kinds of command in the flow, by what the engine did with them.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Kind {
+            $($kind,)+
+        }
+
+        impl Kind {
+            const ALL: &[Kind] = &[$(Kind::$kind,)+];
+
+            fn apply(self, engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
+                match self {
+                    $(Kind::$kind => $apply(engine, cmd, out),)+
+                }
+            }
+        }
+
+        $(
+            #[inline(never)]
+            fn $apply(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
+                // A distinct argument per kind keeps the linker from folding the functions.
+                std::hint::black_box(Kind::$kind as u8);
+                engine.apply(cmd, out);
+            }
+        )+
+    };
+}
+
+kinds! {
+    LimitRests => apply_limit_rests,
+    LimitTrades => apply_limit_trades,
+    Market => apply_market,
+    CancelDone => apply_cancel_done,
+    CancelRejected => apply_cancel_rejected,
 }
 
 /// Sorts the flow's commands into kinds (on a first engine), then applies them by kind (on a
@@ -448,13 +477,7 @@ fn profile_by_kind(commands: &[Sequenced]) {
     let mut engine = Engine::new(flow_config());
     engine.apply(&sequenced(1, define()), &mut out);
     run_by_kind(&mut engine, commands, &kinds, &mut out);
-    for kind in [
-        Kind::LimitRests,
-        Kind::LimitTrades,
-        Kind::Market,
-        Kind::CancelDone,
-        Kind::CancelRejected,
-    ] {
+    for &kind in Kind::ALL {
         let n = kinds.iter().filter(|&&k| k == kind).count();
         println!("{kind:?}: {n} commands");
     }
@@ -464,46 +487,9 @@ fn profile_by_kind(commands: &[Sequenced]) {
 fn run_by_kind(engine: &mut Engine, commands: &[Sequenced], kinds: &[Kind], out: &mut Vec<Event>) {
     for (cmd, kind) in commands.iter().zip(kinds) {
         out.clear();
-        match kind {
-            Kind::LimitRests => apply_limit_rests(engine, cmd, out),
-            Kind::LimitTrades => apply_limit_trades(engine, cmd, out),
-            Kind::Market => apply_market(engine, cmd, out),
-            Kind::CancelDone => apply_cancel_done(engine, cmd, out),
-            Kind::CancelRejected => apply_cancel_rejected(engine, cmd, out),
-        }
+        kind.apply(engine, cmd, out);
         if cmd.seq.0.is_multiple_of(HASH_INTERVAL) {
             std::hint::black_box(engine.state_hash());
         }
     }
-}
-
-// One function per kind; the distinct `black_box` arguments keep the linker from folding them.
-#[inline(never)]
-fn apply_limit_rests(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
-    std::hint::black_box(0);
-    engine.apply(cmd, out);
-}
-
-#[inline(never)]
-fn apply_limit_trades(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
-    std::hint::black_box(1);
-    engine.apply(cmd, out);
-}
-
-#[inline(never)]
-fn apply_market(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
-    std::hint::black_box(2);
-    engine.apply(cmd, out);
-}
-
-#[inline(never)]
-fn apply_cancel_done(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
-    std::hint::black_box(3);
-    engine.apply(cmd, out);
-}
-
-#[inline(never)]
-fn apply_cancel_rejected(engine: &mut Engine, cmd: &Sequenced, out: &mut Vec<Event>) {
-    std::hint::black_box(4);
-    engine.apply(cmd, out);
 }
