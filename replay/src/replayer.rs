@@ -24,6 +24,9 @@ pub struct Replayer {
     engine: Engine,
     applied: Seq,
     hash_interval: u64,
+    /// The seq of the next checkpoint: the next multiple of `hash_interval` (counted rather
+    /// than tested with a division per command).
+    next_checkpoint: u64,
     events: Vec<Event>,
     last_checkpoint: Option<Checkpoint>,
 }
@@ -50,6 +53,7 @@ impl Replayer {
             engine,
             applied,
             hash_interval,
+            next_checkpoint: next_multiple(applied.0, hash_interval),
             events: Vec::with_capacity(1024),
             last_checkpoint: None,
         }
@@ -68,9 +72,10 @@ impl Replayer {
         self.events.clear();
         self.engine.apply(command, &mut self.events);
         self.applied = command.seq;
-        if !command.seq.0.is_multiple_of(self.hash_interval) {
+        if command.seq.0 != self.next_checkpoint {
             return Ok(None);
         }
+        self.next_checkpoint = next_multiple(command.seq.0, self.hash_interval);
         let checkpoint = Checkpoint {
             seq: command.seq,
             digest: StateDigest(self.engine.state_hash().0),
@@ -110,6 +115,11 @@ impl Replayer {
     }
 }
 
+/// The smallest multiple of `interval` above `seq`; zero (a seq never applied) if there is none.
+fn next_multiple(seq: u64, interval: u64) -> u64 {
+    (seq / interval + 1).checked_mul(interval).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +156,32 @@ mod tests {
         }
         assert_eq!(checkpoints, 10);
         assert_eq!(replayer.applied(), Seq(100));
+    }
+
+    /// Resuming between checkpoints (as from a snapshot) keeps them on multiples of the interval.
+    #[test]
+    fn checkpoints_stay_on_multiples_after_resuming_mid_interval() {
+        let commands = flow(40);
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut out = Vec::new();
+        for c in &commands[..13] {
+            engine.apply(c, &mut out);
+        }
+        let mut replayer = Replayer::with_engine(engine, Seq(13), 10);
+        let seqs: Vec<u64> = commands[13..]
+            .iter()
+            .filter_map(|c| replayer.apply(c).unwrap())
+            .map(|k| k.seq.0)
+            .collect();
+        assert_eq!(seqs, [20, 30, 40]);
+        assert_eq!(next_multiple(0, 1024), 1024);
+        assert_eq!(next_multiple(1024, 1024), 2048);
+        assert_eq!(next_multiple(u64::MAX - 1, 1), u64::MAX);
+        assert_eq!(
+            next_multiple(u64::MAX - 1, 1024),
+            0,
+            "no multiple left: never"
+        );
     }
 
     #[test]
