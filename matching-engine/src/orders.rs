@@ -9,7 +9,7 @@ use protocol::{
 use crate::book::stop_key;
 use crate::clients::{ClientKey, Vacant};
 use crate::engine::{Ctx, Engine};
-use crate::events::{Report, execution_report, reject_new};
+use crate::events::{Report, reject_new};
 use crate::matching::Remainder;
 use crate::pool::{Order, OrderState};
 use crate::risk::{Limits, RiskCheck};
@@ -203,12 +203,7 @@ impl Engine {
         };
         let report = Report::new(ExecType::New, status, ctx.request_id);
         // The command's instrument is the order's book's (admission found the book by it).
-        out.push(execution_report(
-            self.pool.get(slot),
-            c.instrument,
-            report,
-            ctx,
-        ));
+        self.report_in(ctx, slot, c.instrument, report, out);
         if stop {
             let key = stop_key(c.side, c.stop_price, id.0);
             self.books[a.book as usize]
