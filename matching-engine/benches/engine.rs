@@ -184,28 +184,16 @@ fn lockstep_commands(ops: &[Op]) -> Vec<Sequenced> {
     out
 }
 
-/// Applies the flow once, untimed, and checks that the engine rejects none of its new orders (it
-/// fits the configured capacities). The engine is deterministic, so every timed run of the same
-/// flow does the same work; the timed loop carries no checks of its own.
-fn check_flow(commands: &[Sequenced]) {
+/// A fresh engine with the flow's instrument defined, and an event buffer for it.
+fn flow_engine() -> (Engine, Vec<Event>) {
     let mut engine = Engine::new(flow_config());
     let mut out = Vec::with_capacity(4096);
     engine.apply(&sequenced(1, define()), &mut out);
-    let mut rejects = 0u64;
-    for cmd in commands {
-        out.clear();
-        engine.apply(cmd, &mut out);
-        rejects += u64::from(
-            matches!(out.first(), Some(Event::ExecutionReport(r)) if r.exec_type == ExecType::Rejected),
-        );
-    }
-    assert_eq!(rejects, 0, "the flow fits the configured capacities");
+    (engine, out)
 }
 
 fn run_lockstep(commands: &[Sequenced]) -> (Duration, u64, usize) {
-    let mut engine = Engine::new(flow_config());
-    let mut out = Vec::with_capacity(4096);
-    engine.apply(&sequenced(1, define()), &mut out);
+    let (mut engine, mut out) = flow_engine();
     let region = Region::new(GLOBAL);
     let start = Instant::now();
     for cmd in commands {
@@ -223,11 +211,13 @@ fn run_lockstep(commands: &[Sequenced]) -> (Duration, u64, usize) {
     (elapsed, allocations, engine.open_orders() as usize)
 }
 
+/// Times each command on its own, and checks (outside the timings) that the engine rejects none
+/// of the flow's new orders: it fits the configured capacities. The engine is deterministic, so
+/// the throughput runs do the same work without checking it in their timed loops.
 fn lockstep_latencies(commands: &[Sequenced]) -> (u64, u64) {
-    let mut engine = Engine::new(flow_config());
-    let mut out = Vec::with_capacity(4096);
-    engine.apply(&sequenced(1, define()), &mut out);
+    let (mut engine, mut out) = flow_engine();
     let mut samples = Vec::with_capacity(commands.len());
+    let mut rejects = 0u64;
     for cmd in commands {
         out.clear();
         let start = Instant::now();
@@ -236,7 +226,11 @@ fn lockstep_latencies(commands: &[Sequenced]) -> (u64, u64) {
             std::hint::black_box(engine.state_hash());
         }
         samples.push(start.elapsed().as_nanos() as u64);
+        rejects += u64::from(
+            matches!(out.first(), Some(Event::ExecutionReport(r)) if r.exec_type == ExecType::Rejected),
+        );
     }
+    assert_eq!(rejects, 0, "the flow fits the configured capacities");
     samples.sort_unstable();
     (
         samples[samples.len() / 2],
@@ -398,7 +392,6 @@ fn main() {
         println!("matchcore {:.0} ops/s", n as f64 / d.as_secs_f64());
         return;
     }
-    check_flow(&lockstep);
     let (mut ls, mut mc, mut lb) = (Vec::new(), Vec::new(), Vec::new());
     let mut allocations = Vec::new();
     let mut resting = 0;
@@ -472,9 +465,7 @@ kinds! {
 /// Sorts the flow's commands into kinds (on a first engine), then applies them by kind (on a
 /// second) and prints the count of each.
 fn profile_by_kind(commands: &[Sequenced]) {
-    let mut engine = Engine::new(flow_config());
-    let mut out = Vec::with_capacity(4096);
-    engine.apply(&sequenced(1, define()), &mut out);
+    let (mut engine, mut out) = flow_engine();
     let kinds: Vec<Kind> = commands
         .iter()
         .map(|cmd| {
@@ -490,8 +481,7 @@ fn profile_by_kind(commands: &[Sequenced]) {
             }
         })
         .collect();
-    let mut engine = Engine::new(flow_config());
-    engine.apply(&sequenced(1, define()), &mut out);
+    let (mut engine, mut out) = flow_engine();
     run_by_kind(&mut engine, commands, &kinds, &mut out);
     for &kind in Kind::ALL {
         let n = kinds.iter().filter(|&&k| k == kind).count();
