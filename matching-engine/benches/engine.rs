@@ -316,27 +316,31 @@ fn matchcore_commands(ops: &[Op]) -> Vec<matchcore::Command> {
         .collect()
 }
 
-struct MatchcorePass<'a> {
-    commands: &'a [matchcore::Command],
-    book: matchcore::OrderBook,
+/// A baseline's pass: its book, the flow as its own commands, and how it applies one (a closure,
+/// so that the loop is compiled for each baseline as if written out).
+struct BaselinePass<'a, C, B, F> {
+    commands: &'a [C],
+    book: B,
+    execute: F,
     elapsed: Duration,
 }
 
-impl<'a> MatchcorePass<'a> {
-    fn new(commands: &'a [matchcore::Command]) -> Self {
+impl<'a, C, B, F: FnMut(&mut B, &C)> BaselinePass<'a, C, B, F> {
+    fn new(commands: &'a [C], book: B, execute: F) -> Self {
         Self {
             commands,
-            book: matchcore::OrderBook::new("BENCH"),
+            book,
+            execute,
             elapsed: Duration::ZERO,
         }
     }
 }
 
-impl Pass for MatchcorePass<'_> {
+impl<C, B, F: FnMut(&mut B, &C)> Pass for BaselinePass<'_, C, B, F> {
     fn advance(&mut self, range: Range<usize>) {
         let start = Instant::now();
         for cmd in &self.commands[range] {
-            std::hint::black_box(self.book.execute(cmd));
+            (self.execute)(&mut self.book, cmd);
         }
         self.elapsed += start.elapsed();
     }
@@ -344,6 +348,18 @@ impl Pass for MatchcorePass<'_> {
     fn elapsed(&self) -> Duration {
         self.elapsed
     }
+}
+
+/// matchcore's pass; its outcomes are passed to `black_box`, so none goes unread.
+fn matchcore_pass(commands: &[matchcore::Command]) -> impl Pass + '_ {
+    BaselinePass::new(
+        commands,
+        matchcore::OrderBook::new("BENCH"),
+        |book: &mut matchcore::OrderBook, cmd: &matchcore::Command| {
+            let outcome = book.execute(cmd);
+            std::hint::black_box(&outcome);
+        },
+    )
 }
 
 fn lobster_orders(ops: &[Op]) -> Vec<lobster::OrderType> {
@@ -368,34 +384,15 @@ fn lobster_orders(ops: &[Op]) -> Vec<lobster::OrderType> {
         .collect()
 }
 
-struct LobsterPass<'a> {
-    orders: &'a [lobster::OrderType],
-    book: lobster::OrderBook,
-    elapsed: Duration,
-}
-
-impl<'a> LobsterPass<'a> {
-    fn new(orders: &'a [lobster::OrderType]) -> Self {
-        Self {
-            orders,
-            book: lobster::OrderBook::new(OPS, 64, false),
-            elapsed: Duration::ZERO,
-        }
-    }
-}
-
-impl Pass for LobsterPass<'_> {
-    fn advance(&mut self, range: Range<usize>) {
-        let start = Instant::now();
-        for order in &self.orders[range] {
-            std::hint::black_box(self.book.execute(*order));
-        }
-        self.elapsed += start.elapsed();
-    }
-
-    fn elapsed(&self) -> Duration {
-        self.elapsed
-    }
+fn lobster_pass(orders: &[lobster::OrderType]) -> impl Pass + '_ {
+    BaselinePass::new(
+        orders,
+        lobster::OrderBook::new(OPS, 64, false),
+        |book: &mut lobster::OrderBook, order: &lobster::OrderType| {
+            let event = book.execute(*order);
+            std::hint::black_box(&event);
+        },
+    )
 }
 
 /// Runs the engines' passes side by side: the flow in chunks of `CHUNK` operations, each chunk
@@ -492,7 +489,7 @@ fn main() {
         .and_then(|v| v.parse::<usize>().ok())
     {
         let n = n.min(OPS);
-        let mut pass = MatchcorePass::new(&matchcore);
+        let mut pass = matchcore_pass(&matchcore);
         pass.advance(0..n);
         println!(
             "matchcore {:.0} ops/s",
@@ -506,20 +503,17 @@ fn main() {
     let mut allocations = Vec::new();
     let mut resting = 0;
     for run in 0..RUNS {
-        let mut lockstep_pass = LockstepPass::new(&lockstep);
-        let mut matchcore_pass = MatchcorePass::new(&matchcore);
-        let mut lobster_pass = LobsterPass::new(&lobster);
-        side_by_side(
-            &mut [&mut lockstep_pass, &mut matchcore_pass, &mut lobster_pass],
-            OPS,
-        );
-        ls.push(ops_per_s(lockstep_pass.elapsed()));
-        mc.push(ops_per_s(matchcore_pass.elapsed()));
-        lb.push(ops_per_s(lobster_pass.elapsed()));
+        let mut ls_pass = LockstepPass::new(&lockstep);
+        let mut mc_pass = matchcore_pass(&matchcore);
+        let mut lb_pass = lobster_pass(&lobster);
+        side_by_side(&mut [&mut ls_pass, &mut mc_pass, &mut lb_pass], OPS);
+        ls.push(ops_per_s(ls_pass.elapsed()));
+        mc.push(ops_per_s(mc_pass.elapsed()));
+        lb.push(ops_per_s(lb_pass.elapsed()));
         vs_mc.push(ls[run] / mc[run]);
         vs_lb.push(ls[run] / lb[run]);
-        allocations.push(lockstep_pass.allocations);
-        resting = lockstep_pass.engine.open_orders() as usize;
+        allocations.push(ls_pass.allocations);
+        resting = ls_pass.engine.open_orders() as usize;
         println!(
             "run {run}: lockstep={:.0} matchcore={:.0} lobster={:.0} ops/s, ratios {:.2} {:.2}",
             ls[run], mc[run], lb[run], vs_mc[run], vs_lb[run]
