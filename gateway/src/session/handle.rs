@@ -142,10 +142,17 @@ impl Session {
     /// Whether `seq` is the expected one; handles the two ways it may not be.
     fn in_sequence(&mut self, now_ns: u64, seq: u64, frame: &Frame<'_>) -> bool {
         if seq > self.next_in {
-            if frame.msg_type() == b"5" {
-                self.on_logout(now_ns);
-            } else {
-                self.request_resend(now_ns, seq);
+            match frame.msg_type() {
+                b"5" => self.on_logout(now_ns),
+                // A ResendRequest is answered whatever its number, as QuickFIX does: when both
+                // sides have a gap (a restart with messages lost both ways), each side's
+                // request comes too high for the other, and if neither answered, both would
+                // wait for ever. Then the gap before it is asked for.
+                b"2" => {
+                    self.on_resend_request(now_ns, seq, frame);
+                    self.request_resend(now_ns, seq);
+                }
+                _ => self.request_resend(now_ns, seq),
             }
             return false;
         }

@@ -280,6 +280,35 @@ fn resend_requests_get_possible_duplicates_and_gap_fills_for_session_messages() 
     );
 }
 
+/// Both sides have a gap: the client's ResendRequest comes with a number past one the session
+/// never got. It is answered all the same (else each side would wait for the other's answer),
+/// then the session asks for its own gap, and carries on once the client fills it.
+#[test]
+fn a_resend_request_past_a_gap_is_answered_then_the_gap_asked_for() {
+    let (mut session, mut client) = logged_on();
+    session
+        .send_application(T0, b"8", |b| b.field(17, b"e-1").map(drop))
+        .unwrap();
+    drain(&mut session);
+    client.next += 1; // message 2 is lost on the way
+    session.on_bytes(T0, &client.next(T0, b"2", &[(7, "1"), (16, "0")]));
+    let out = drain(&mut session);
+    assert_eq!(types(&out), ["4", "8", "2"]);
+    assert_eq!(field(&out[1], 17), Some("e-1"));
+    assert_eq!(field(&out[1], tag::POSS_DUP_FLAG), Some("Y"));
+    assert_eq!(
+        (field(&out[2], 7), field(&out[2], 16)),
+        (Some("2"), Some("0")),
+        "then its own request, from the gap"
+    );
+    // The client fills 2..=3 (its ResendRequest is a session message: a gap fill too).
+    let fill = client.build(2, T0, b"4", &[(123, "Y"), (36, "4")], true);
+    session.on_bytes(T0, &fill);
+    session.on_bytes(T0, &client.next(T0, b"D", &[(11, "o-1")]));
+    assert_eq!(types(&drain(&mut session)), ["deliver D"]);
+    assert_eq!(session.seq_nums().next_in, 5);
+}
+
 #[test]
 fn silence_brings_a_test_request_then_a_logout() {
     let (mut session, mut client) = logged_on();
