@@ -338,8 +338,10 @@ impl FixClient {
                 self.send(b"2", &[(7, begin.as_str()), (16, "0")])?;
                 self.resend_until = Some(seq);
             }
-            // A Logon is taken at once (its number is the gateway's; the gap is filled next).
-            return Ok((message.msg_type == "A").then_some(message));
+            // A Logon is taken at once (its number is the gateway's; the gap is filled next), and
+            // so is a ResendRequest, to be answered: the gateway may have a gap too, and would
+            // wait for that answer while this side waits for the fill of its own gap.
+            return Ok(matches!(message.msg_type.as_str(), "A" | "2").then_some(message));
         }
         self.expected_in += 1;
         Ok(Some(message))
@@ -372,5 +374,96 @@ impl FixClient {
             }
             message
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A gateway's side of one connection: writes messages, reads the client's.
+    struct Peer {
+        stream: TcpStream,
+        builder: MessageBuilder,
+        inbox: Vec<u8>,
+    }
+
+    impl Peer {
+        fn send(&mut self, seq: u64, msg_type: &[u8], fields: &[(u32, &str)]) {
+            let time = format_utc(now_ns());
+            let header = Header {
+                sender_comp_id: b"LOCKSTEP",
+                target_comp_id: b"CLIENT",
+                msg_seq_num: seq,
+                sending_time: &time,
+                poss_dup: None,
+            };
+            self.builder.start(msg_type, &header).unwrap();
+            for (tag, value) in fields {
+                self.builder.field(*tag, value.as_bytes()).unwrap();
+            }
+            self.stream.write_all(self.builder.finish()).unwrap();
+        }
+
+        /// The client's next message: (MsgType, MsgSeqNum, NewSeqNo if any).
+        fn next(&mut self) -> (String, u64, Option<u64>) {
+            let mut decoder = Decoder::new();
+            loop {
+                if let Some((frame, used)) = decoder.decode(&self.inbox).unwrap() {
+                    let number = |tag| {
+                        frame
+                            .get(tag)
+                            .map(|v| String::from_utf8_lossy(v).parse::<u64>().unwrap())
+                    };
+                    let message = (
+                        String::from_utf8_lossy(frame.msg_type()).into_owned(),
+                        number(tag::MSG_SEQ_NUM).unwrap(),
+                        number(36),
+                    );
+                    self.inbox.drain(..used);
+                    return message;
+                }
+                let mut buf = [0u8; 4096];
+                let n = self.stream.read(&mut buf).unwrap();
+                assert!(n > 0, "the client closed the connection");
+                self.inbox.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+
+    /// Both sides have a gap, as after a gateway restart with messages lost both ways: the
+    /// gateway's Logon and its ResendRequest both come past the number the client expects. The
+    /// client asks for its gap and answers the ResendRequest all the same, so that neither side
+    /// waits for the other for ever.
+    #[test]
+    fn a_resend_request_past_a_gap_is_answered() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let gateway = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut peer = Peer {
+                stream,
+                builder: MessageBuilder::new(),
+                inbox: Vec::new(),
+            };
+            assert_eq!(peer.next(), ("A".into(), 5, None));
+            peer.send(3, b"A", &[(98, "0"), (108, "30")]);
+            peer.send(4, b"2", &[(7, "1"), (16, "0")]);
+            // The client's request for 1.., then its answer to ours: nothing it sent is an
+            // application message, so one gap fill over all of it.
+            assert_eq!(peer.next(), ("2".into(), 6, None));
+            assert_eq!(peer.next(), ("4".into(), 1, Some(7)));
+            // Open until the client is done with it.
+            let rest = peer.stream.read(&mut [0u8; 64]).unwrap();
+            assert_eq!(rest, 0, "nothing more from the client");
+        });
+        // The client has sent 4 messages already (its numbers go on) and has seen none.
+        let mut client = FixClient::connect(addr, "CLIENT", "LOCKSTEP", 5).unwrap();
+        client.logon(30, Duration::from_secs(10)).unwrap();
+        let quiet = client.next_message(Instant::now() + Duration::from_millis(200));
+        assert!(matches!(quiet, Err(ClientError::Timeout(_))), "{quiet:?}");
+        drop(client);
+        gateway.join().unwrap();
     }
 }
