@@ -202,6 +202,15 @@ fn flow_engine() -> (Engine, Vec<Event>) {
     (engine, out)
 }
 
+/// After `cmd`: a state hash checkpoint every `HASH_INTERVAL` commands, as the cluster's engines
+/// take.
+#[inline(always)]
+fn checkpoint(engine: &mut Engine, cmd: &Sequenced) {
+    if cmd.seq.0.is_multiple_of(HASH_INTERVAL) {
+        std::hint::black_box(engine.state_hash());
+    }
+}
+
 /// One engine's pass over the flow, advanced a chunk of operations at a time: the chunks' times
 /// add up to the pass's.
 trait Pass {
@@ -242,10 +251,7 @@ impl Pass for LockstepPass<'_> {
             engine.apply(cmd, out);
             // The events are the output: the optimiser may not treat them as unread.
             std::hint::black_box(&*out);
-            // A state hash checkpoint every `HASH_INTERVAL` commands, as the cluster's engines take.
-            if cmd.seq.0.is_multiple_of(HASH_INTERVAL) {
-                std::hint::black_box(engine.state_hash());
-            }
+            checkpoint(engine, cmd);
         }
         self.elapsed += start.elapsed();
         self.allocations += region.change().allocations as u64;
@@ -267,9 +273,7 @@ fn lockstep_latencies(commands: &[Sequenced]) -> (u64, u64) {
         out.clear();
         let start = Instant::now();
         engine.apply(cmd, &mut out);
-        if cmd.seq.0.is_multiple_of(HASH_INTERVAL) {
-            std::hint::black_box(engine.state_hash());
-        }
+        checkpoint(&mut engine, cmd);
         samples.push(start.elapsed().as_nanos() as u64);
         rejects += u64::from(
             matches!(out.first(), Some(Event::ExecutionReport(r)) if r.exec_type == ExecType::Rejected),
@@ -612,8 +616,6 @@ fn run_by_kind(engine: &mut Engine, commands: &[Sequenced], kinds: &[Kind], out:
     for (cmd, kind) in commands.iter().zip(kinds) {
         out.clear();
         kind.apply(engine, cmd, out);
-        if cmd.seq.0.is_multiple_of(HASH_INTERVAL) {
-            std::hint::black_box(engine.state_hash());
-        }
+        checkpoint(engine, cmd);
     }
 }
