@@ -58,6 +58,9 @@ struct Taker {
     /// The side it takes from.
     makers: Side,
     request_id: RequestId,
+    account: AccountId,
+    /// Its account's self-trade prevention mode.
+    stp: StpMode,
 }
 
 impl Engine {
@@ -71,47 +74,87 @@ impl Engine {
         let links = self.pool.slots[t as usize].links;
         let book = links.book();
         let taker = self.pool.get(t);
-        let (side, account) = (taker.side, taker.account);
+        let side = taker.side;
         let b = &self.books[book as usize];
         let limit = (!taker.is_market()).then(|| b.instrument.index(taker.price));
-        let stp = self.accounts.list[links.account as usize].limits.stp_mode;
         let taking = Taker {
             slot: t,
             book,
             instrument: b.instrument.id,
             makers: side.opposite(),
             request_id,
+            account: taker.account,
+            stp: self.accounts.list[links.account as usize].limits.stp_mode,
         };
+        // Every fill changes the taker: it is listed for rehashing once, here.
+        self.pool.mark(t);
         let mut leaves = self.pool.get(t).leaves;
-        loop {
-            if leaves.0 == 0 {
-                return Remainder::Filled;
-            }
-            let resting = self.books[book as usize].side(taking.makers);
-            let Some(best) = resting.best() else {
+        while leaves.0 > 0 {
+            let b = &self.books[book as usize];
+            let Some(best) = b.side(taking.makers).best() else {
                 return Remainder::Open;
             };
             if limit.is_some_and(|l| !crosses(side, l, best)) {
                 return Remainder::Open;
             }
-            let maker = resting.level(best).head;
-            if stp != StpMode::Off && self.pool.get(maker).account == account {
-                if self.self_trade(ctx, t, maker, stp, request_id, out) {
-                    leaves = self.pool.get(t).leaves;
-                    continue;
-                }
-                return Remainder::StpCancelled;
+            let price = b.instrument.price(best);
+            // The level changes with every fill in it: marked once, before the first.
+            self.mark_dirty(book, taking.makers, best);
+            leaves = match self.take_level(ctx, &taking, best, price, out) {
+                Some(leaves) => leaves,
+                None => return Remainder::StpCancelled,
+            };
+        }
+        Remainder::Filled
+    }
+
+    /// Takes from level `index` (at `price`), oldest order first, until the level is empty or
+    /// the incoming order is filled; returns what the incoming order has left, or `None` when
+    /// self-trade prevention cancelled it.
+    fn take_level(
+        &mut self,
+        ctx: Ctx,
+        taking: &Taker,
+        index: u32,
+        price: Price,
+        out: &mut Vec<Event>,
+    ) -> Option<Qty> {
+        let t = taking.slot;
+        loop {
+            let maker = self.books[taking.book as usize]
+                .side(taking.makers)
+                .level(index)
+                .head;
+            if maker == crate::pool::NONE {
+                return Some(self.pool.get(t).leaves);
             }
-            leaves = self.fill(ctx, &taking, maker, best, out);
+            let leaves =
+                if taking.stp != StpMode::Off && self.pool.get(maker).account == taking.account {
+                    if !self.self_trade(ctx, t, maker, taking.stp, taking.request_id, out) {
+                        return None;
+                    }
+                    self.pool.get(t).leaves
+                } else {
+                    self.fill(ctx, taking, maker, index, price, out)
+                };
+            if leaves.0 == 0 {
+                return Some(leaves);
+            }
         }
     }
 
-    /// One trade between the incoming order and the maker `m` at the head of level `index`;
-    /// returns what the incoming order has left.
-    fn fill(&mut self, ctx: Ctx, taking: &Taker, m: u32, index: u32, out: &mut Vec<Event>) -> Qty {
+    /// One trade between the incoming order and the maker `m` at the head of level `index`
+    /// (marked changed by the caller), at `price`; returns what the incoming order has left.
+    fn fill(
+        &mut self,
+        ctx: Ctx,
+        taking: &Taker,
+        m: u32,
+        index: u32,
+        price: Price,
+        out: &mut Vec<Event>,
+    ) -> Qty {
         let (book, maker_side) = (taking.book, taking.makers);
-        let price = self.books[book as usize].instrument.price(index);
-        self.mark_dirty(book, maker_side, index);
         let trade_id = TradeId(self.counters.next_trade_id);
         self.counters.next_trade_id += 1;
         // The order behind the maker is the next maker if this one fills, and its links are
@@ -120,7 +163,8 @@ impl Engine {
         if next != crate::pool::NONE {
             self.pool.prefetch(next);
         }
-        let [taker, maker] = self.pool.pair_mut(taking.slot, m);
+        // The taker is listed for rehashing by `match_order`; the maker below, if it stays open.
+        let [taker, maker] = self.pool.pair_mut_unmarked(taking.slot, m);
         let (taker, maker) = (&mut taker.order, &mut maker.order);
         let qty = taker.leaves.min(maker.visible);
         assert!(qty.0 > 0);
@@ -165,14 +209,18 @@ impl Engine {
         b.side_mut(maker_side).reduce(index, qty);
         b.last_trade = Some(price);
         if maker_leaves.0 == 0 {
-            // The level is already marked changed: take the maker off its queue directly.
+            // The level is already marked changed: take the maker off its queue directly. A
+            // removed order needs no rehash: its settled hash leaves the sum with it.
             self.pool.slots[m as usize].links.resting = false;
             self.books[book as usize]
                 .side_mut(maker_side)
                 .unlink(&mut self.pool, index, m, Qty(0));
             self.retire(m);
-        } else if maker_visible.0 == 0 {
-            self.refresh(m);
+        } else {
+            self.pool.mark(m);
+            if maker_visible.0 == 0 {
+                self.refresh(m);
+            }
         }
         leaves
     }

@@ -262,7 +262,7 @@ impl Engine {
     }
 
     /// Makes a registered order findable by its order id and its client order id.
-    #[inline]
+    #[inline(always)]
     fn index(&mut self, slot: u32, client_id: Option<Vacant>) {
         let o = self.pool.get(slot);
         let key = ClientKey {

@@ -315,12 +315,11 @@ impl OrderPool {
         slot
     }
 
-    /// Two different live orders to change at once (a fill's taker and maker), in their slots;
-    /// their hash contributions are brought up to date by `settle`.
+    /// Two different live orders to change at once (a fill's taker and maker), in their slots,
+    /// without listing them as changed: the caller [`Self::mark`]s each one that stays open. (An
+    /// order removed before the next `settle` needs no mark: its settled hash leaves the sum.)
     #[inline]
-    pub(crate) fn pair_mut(&mut self, a: u32, b: u32) -> [&mut Slot; 2] {
-        self.mark(a);
-        self.mark(b);
+    pub(crate) fn pair_mut_unmarked(&mut self, a: u32, b: u32) -> [&mut Slot; 2] {
         let pair = self
             .slots
             .get_disjoint_mut([a as usize, b as usize])
@@ -337,8 +336,9 @@ impl OrderPool {
         crate::prefetch::prefetch(&slot.links);
     }
 
+    /// Lists a slot as changed since the last `settle`, which rehashes it.
     #[inline]
-    fn mark(&mut self, index: u32) {
+    pub(crate) fn mark(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         if !slot.links.dirty {
             slot.links.dirty = true;
