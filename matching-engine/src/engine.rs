@@ -3,7 +3,7 @@
 use protocol::{Command, Event, RequestId, Sequenced, TimestampNs};
 
 use crate::book::Book;
-use crate::clients::{ClientIds, Vacant};
+use crate::clients::ClientIds;
 use crate::config::EngineConfig;
 use crate::hash::{Hasher128, StateHash};
 use crate::heap::{IndexedHeap, PosField};
@@ -33,11 +33,6 @@ pub struct Engine {
     pub(crate) dirty: Vec<Dirty>,
     /// Scratch: (order id, slot) pairs for mass operations.
     pub(crate) scratch: Vec<(u64, u32)>,
-    /// The new order being entered, until it rests (its slot, and where its client order id
-    /// goes): it is in no id index yet. An order that never rests (filled on entry; market, IOC,
-    /// FOK remainders) is never indexed, since no lookup by id can happen within its command.
-    /// `None` between commands.
-    pub(crate) entering: Option<(u32, Vacant)>,
 }
 
 /// Identifier and priority counters: the next value each hands out.
@@ -92,7 +87,6 @@ impl Engine {
             price_levels_used: 0,
             dirty: Vec::with_capacity(1024),
             scratch: Vec::new(),
-            entering: None,
         }
     }
 

@@ -49,49 +49,47 @@ pub(crate) fn crosses(side: Side, limit: u32, best: u32) -> bool {
     }
 }
 
-/// The incoming order being matched, and what every one of its fills shares.
-#[derive(Debug, Clone, Copy)]
-struct Taker {
-    slot: u32,
+/// The incoming order being matched, and what every one of its fills shares. The order is
+/// held outside the pool while it matches: a new order gets a slot only if it rests, and an order
+/// from the pool (a triggered stop, a repriced order) is copied out of its slot and back.
+#[derive(Debug)]
+struct Taker<'a> {
+    order: &'a mut Order,
     book: u32,
     instrument: InstrumentId,
     /// The side it takes from.
     makers: Side,
     request_id: RequestId,
-    account: AccountId,
     /// Its account's self-trade prevention mode.
     stp: StpMode,
 }
 
 impl Engine {
+    /// Matches `order`, an active order in book slot `book` of the account in slot `account`,
+    /// changing it as it fills; the order is in no book and no index meanwhile.
     pub(crate) fn match_order(
         &mut self,
         ctx: Ctx,
-        t: u32,
+        order: &mut Order,
+        (book, account): (u32, u32),
         request_id: RequestId,
         out: &mut Vec<Event>,
     ) -> Remainder {
-        let links = self.pool.slots[t as usize].links;
-        let book = links.book();
-        let taker = self.pool.get(t);
-        let side = taker.side;
+        debug_assert!(order.state == OrderState::Active);
+        let side = order.side;
         let b = &self.books[book as usize];
-        let limit = (!taker.is_market()).then(|| b.instrument.index(taker.price));
-        let taking = Taker {
-            slot: t,
+        let limit = (!order.is_market()).then(|| b.instrument.index(order.price));
+        let mut taker = Taker {
             book,
             instrument: b.instrument.id,
             makers: side.opposite(),
             request_id,
-            account: taker.account,
-            stp: self.accounts.list[links.account as usize].limits.stp_mode,
+            stp: self.accounts.list[account as usize].limits.stp_mode,
+            order,
         };
-        // Every fill changes the taker: it is listed for rehashing once, here.
-        self.pool.mark(t);
-        let mut leaves = self.pool.get(t).leaves;
-        while leaves.0 > 0 {
+        while taker.order.leaves.0 > 0 {
             let b = &self.books[book as usize];
-            let Some(best) = b.side(taking.makers).best() else {
+            let Some(best) = b.side(taker.makers).best() else {
                 return Remainder::Open;
             };
             if limit.is_some_and(|l| !crosses(side, l, best)) {
@@ -99,61 +97,58 @@ impl Engine {
             }
             let price = b.instrument.price(best);
             // The level changes with every fill in it: marked once, before the first.
-            self.mark_dirty(book, taking.makers, best);
-            leaves = match self.take_level(ctx, &taking, best, price, out) {
-                Some(leaves) => leaves,
-                None => return Remainder::StpCancelled,
-            };
+            self.mark_dirty(book, taker.makers, best);
+            if !self.take_level(ctx, &mut taker, best, price, out) {
+                return Remainder::StpCancelled;
+            }
         }
         Remainder::Filled
     }
 
     /// Takes from level `index` (at `price`), oldest order first, until the level is empty or
-    /// the incoming order is filled; returns what the incoming order has left, or `None` when
-    /// self-trade prevention cancelled it.
+    /// the incoming order is filled; false when self-trade prevention cancelled the incoming
+    /// order.
     fn take_level(
         &mut self,
         ctx: Ctx,
-        taking: &Taker,
+        taker: &mut Taker<'_>,
         index: u32,
         price: Price,
         out: &mut Vec<Event>,
-    ) -> Option<Qty> {
-        let t = taking.slot;
+    ) -> bool {
         loop {
-            let maker = self.books[taking.book as usize]
-                .side(taking.makers)
+            let maker = self.books[taker.book as usize]
+                .side(taker.makers)
                 .level(index)
                 .head;
             if maker == crate::pool::NONE {
-                return Some(self.pool.get(t).leaves);
+                return true;
             }
-            let leaves =
-                if taking.stp != StpMode::Off && self.pool.get(maker).account == taking.account {
-                    if !self.self_trade(ctx, t, maker, taking.stp, taking.request_id, out) {
-                        return None;
-                    }
-                    self.pool.get(t).leaves
-                } else {
-                    self.fill(ctx, taking, maker, index, price, out)
-                };
-            if leaves.0 == 0 {
-                return Some(leaves);
+            if taker.stp != StpMode::Off && self.pool.get(maker).account == taker.order.account {
+                let (mode, request_id) = (taker.stp, taker.request_id);
+                if !self.self_trade(ctx, taker.order, maker, mode, request_id, out) {
+                    return false;
+                }
+            } else {
+                self.fill(ctx, taker, maker, index, price, out);
+            }
+            if taker.order.leaves.0 == 0 {
+                return true;
             }
         }
     }
 
     /// One trade between the incoming order and the maker `m` at the head of level `index`
-    /// (marked changed by the caller), at `price`; returns what the incoming order has left.
+    /// (marked changed by the caller), at `price`.
     fn fill(
         &mut self,
         ctx: Ctx,
-        taking: &Taker,
+        taking: &mut Taker<'_>,
         m: u32,
         index: u32,
         price: Price,
         out: &mut Vec<Event>,
-    ) -> Qty {
+    ) {
         let (book, maker_side) = (taking.book, taking.makers);
         let trade_id = TradeId(self.counters.next_trade_id);
         self.counters.next_trade_id += 1;
@@ -163,9 +158,9 @@ impl Engine {
         if next != crate::pool::NONE {
             self.pool.prefetch(next);
         }
-        // The taker is listed for rehashing by `match_order`; the maker below, if it stays open.
-        let [taker, maker] = self.pool.pair_mut_unmarked(taking.slot, m);
-        let (taker, maker) = (&mut taker.order, &mut maker.order);
+        // Listed for rehashing below, if it stays open.
+        let maker = self.pool.order_mut_unmarked(m);
+        let taker = &mut *taking.order;
         let qty = taker.leaves.min(maker.visible);
         assert!(qty.0 > 0);
         maker.leaves = Qty(maker.leaves.0 - qty.0);
@@ -204,7 +199,7 @@ impl Engine {
             taking.request_id,
             ctx,
         ));
-        let (maker_leaves, maker_visible, leaves) = (maker.leaves, maker.visible, taker.leaves);
+        let (maker_leaves, maker_visible) = (maker.leaves, maker.visible);
         let b = &mut self.books[book as usize];
         b.side_mut(maker_side).reduce(index, qty);
         b.last_trade = Some(price);
@@ -222,7 +217,6 @@ impl Engine {
                 self.refresh(m);
             }
         }
-        leaves
     }
 
     /// An iceberg whose shown slice is gone shows the next slice from the back of its level.

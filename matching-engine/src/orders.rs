@@ -9,7 +9,7 @@ use protocol::{
 use crate::book::stop_key;
 use crate::clients::{ClientKey, Vacant};
 use crate::engine::{Ctx, Engine};
-use crate::events::{Report, reject_new};
+use crate::events::{Report, execution_report, reject_new};
 use crate::matching::Remainder;
 use crate::pool::{Order, OrderState};
 use crate::risk::{Limits, RiskCheck};
@@ -188,14 +188,6 @@ impl Engine {
             },
             priority: 0,
         };
-        let slot = if stop {
-            self.insert_order(order, a.book, account, Some(a.client_id))
-        } else {
-            // Indexed when it rests, if it does (`rest`).
-            let slot = self.register(order, a.book, account);
-            self.entering = Some((slot, a.client_id));
-            slot
-        };
         let status = if stop {
             OrderStatus::PendingTrigger
         } else {
@@ -203,21 +195,27 @@ impl Engine {
         };
         let report = Report::new(ExecType::New, status, ctx.request_id);
         // The command's instrument is the order's book's (admission found the book by it).
-        self.report_in(ctx, slot, c.instrument, report, out);
+        out.push(execution_report(&order, c.instrument, report, ctx));
         if stop {
+            let slot = self.insert_order(order, a.book, account, Some(a.client_id));
             let key = stop_key(c.side, c.stop_price, id.0);
             self.books[a.book as usize]
                 .stops_mut(c.side)
                 .push(&mut self.pool, key, slot);
-        } else {
+        } else if !immediate && !self.would_take(a.book, c.side, a.price) {
             // A limit order that finds nothing to take rests at once: the matching loop would
             // stop at its first check, after setting up for the fills that don't come.
-            if immediate || self.would_take(a.book, c.side, a.price) {
-                self.take_and_rest(ctx, slot, ctx.request_id, out);
-            } else {
+            let slot = self.insert_order(order, a.book, account, Some(a.client_id));
+            self.rest(slot);
+        } else {
+            // It gets a slot only if it rests: most such orders fill or are cancelled at once.
+            let mut order = order;
+            let remainder =
+                self.match_order(ctx, &mut order, (a.book, account), ctx.request_id, out);
+            if self.rests_after_matching(ctx, &order, a.book, remainder, ctx.request_id, out) {
+                let slot = self.insert_order(order, a.book, account, Some(a.client_id));
                 self.rest(slot);
             }
-            assert!(self.entering.is_none(), "the new order rested or retired");
         }
         if self.books[a.book as usize].has_stops() {
             self.run_stops(ctx, a.book, out);
@@ -276,7 +274,8 @@ impl Engine {
         }
     }
 
-    /// Matches an active order, then rests its remainder or cancels it (market, IOC, FOK, STP).
+    /// Matches the active order in `slot` (a triggered stop, a repriced order), then rests its
+    /// remainder or cancels it (market, IOC, FOK, STP).
     pub(crate) fn take_and_rest(
         &mut self,
         ctx: Ctx,
@@ -284,38 +283,52 @@ impl Engine {
         request_id: RequestId,
         out: &mut Vec<protocol::Event>,
     ) {
-        let reason = match self.match_order(ctx, slot, request_id, out) {
-            Remainder::Filled => {
-                self.retire(slot);
-                return;
-            }
+        let links = self.pool.slots[slot as usize].links;
+        assert!(!links.resting, "a resting order does not take");
+        let mut order = *self.pool.get(slot);
+        let remainder = self.match_order(
+            ctx,
+            &mut order,
+            (links.book(), links.account),
+            request_id,
+            out,
+        );
+        *self.pool.order_mut(slot) = order;
+        if self.rests_after_matching(ctx, &order, links.book(), remainder, request_id, out) {
+            self.rest(slot);
+        } else {
+            self.retire(slot);
+        }
+    }
+
+    /// Whether an order that has matched rests what it has left. A filled order doesn't; the
+    /// remainder of a market, IOC or FOK order, or of one self-trade prevention stopped, is
+    /// reported cancelled.
+    fn rests_after_matching(
+        &self,
+        ctx: Ctx,
+        order: &Order,
+        book: u32,
+        remainder: Remainder,
+        request_id: RequestId,
+        out: &mut Vec<protocol::Event>,
+    ) -> bool {
+        let reason = match remainder {
+            Remainder::Filled => return false,
             Remainder::StpCancelled => Some(RejectReason::SelfTradePrevented),
-            Remainder::Open => {
-                let order = self.pool.get(slot);
-                if order.is_market() {
-                    Some(RejectReason::NoLiquidity)
-                } else if is_immediate(order.order_type, order.tif) {
-                    None
-                } else {
-                    self.rest(slot);
-                    return;
-                }
-            }
+            Remainder::Open if order.is_market() => Some(RejectReason::NoLiquidity),
+            Remainder::Open if is_immediate(order.order_type, order.tif) => None,
+            Remainder::Open => return true,
         };
         let mut r = Report::new(ExecType::Cancelled, OrderStatus::Cancelled, request_id);
         r.reason = reason;
-        self.report(ctx, slot, r, out);
-        self.retire(slot);
+        let instrument = self.book_instruments[book as usize];
+        out.push(execution_report(order, instrument, r, ctx));
+        false
     }
 
     /// Puts an active order at the back of its price level with a fresh priority stamp.
     pub(crate) fn rest(&mut self, slot: u32) {
-        if let Some((entering, client_id)) = self.entering
-            && entering == slot
-        {
-            self.entering = None;
-            self.index(slot, Some(client_id));
-        }
         let priority = self.counters.next_priority;
         self.counters.next_priority += 1;
         let s = self.pool.slot_mut(slot);
@@ -376,13 +389,8 @@ impl Engine {
                     .remove(&mut self.pool, slot);
             }
         }
-        // A new order that never rested was never indexed.
-        if self.entering.is_some_and(|(entering, _)| entering == slot) {
-            self.entering = None;
-        } else {
-            self.order_ids.remove(id, slot);
-            self.client_ids.remove(key, slot);
-        }
+        self.order_ids.remove(id, slot);
+        self.client_ids.remove(key, slot);
         self.accounts.list[links.account as usize].open_orders -= 1;
         self.pool.remove(slot);
     }

@@ -315,17 +315,14 @@ impl OrderPool {
         slot
     }
 
-    /// Two different live orders to change at once (a fill's taker and maker), in their slots,
-    /// without listing them as changed: the caller [`Self::mark`]s each one that stays open. (An
-    /// order removed before the next `settle` needs no mark: its settled hash leaves the sum.)
+    /// A live order to change without listing it as changed: the caller [`Self::mark`]s it if
+    /// it stays open. (An order removed before the next `settle` needs no mark: its settled hash
+    /// leaves the sum with it.)
     #[inline]
-    pub(crate) fn pair_mut_unmarked(&mut self, a: u32, b: u32) -> [&mut Slot; 2] {
-        let pair = self
-            .slots
-            .get_disjoint_mut([a as usize, b as usize])
-            .expect("two different slots");
-        assert!(pair[0].order.id.0 != 0 && pair[1].order.id.0 != 0);
-        pair
+    pub(crate) fn order_mut_unmarked(&mut self, index: u32) -> &mut Order {
+        let order = &mut self.slots[index as usize].order;
+        assert!(order.id.0 != 0);
+        order
     }
 
     /// Starts loading a slot that is about to be used.

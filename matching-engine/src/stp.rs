@@ -5,13 +5,15 @@ use protocol::{Event, ExecType, OrderStatus, Qty, RejectReason, RequestId, StpMo
 
 use crate::engine::{Ctx, Engine};
 use crate::events::{Report, execution_report, open_status};
+use crate::pool::Order;
 
 impl Engine {
-    /// Applies the mode to taker `t` meeting maker `m`; true when matching continues.
+    /// Applies the mode to the incoming order `taker` (held outside the pool while it matches)
+    /// meeting maker `m`; true when matching continues.
     pub(crate) fn self_trade(
         &mut self,
         ctx: Ctx,
-        t: u32,
+        taker: &mut Order,
         m: u32,
         mode: StpMode,
         request_id: RequestId,
@@ -28,7 +30,7 @@ impl Engine {
                 self.cancel_for_stp(ctx, m, out);
                 false
             }
-            StpMode::Decrement => self.decrement(ctx, t, m, request_id, out),
+            StpMode::Decrement => self.decrement(ctx, taker, m, request_id, out),
         }
     }
 
@@ -43,12 +45,12 @@ impl Engine {
     fn decrement(
         &mut self,
         ctx: Ctx,
-        t: u32,
+        taker: &mut Order,
         m: u32,
         request_id: RequestId,
         out: &mut Vec<Event>,
     ) -> bool {
-        let qty = self.pool.get(t).leaves.min(self.pool.get(m).visible);
+        let qty = taker.leaves.min(self.pool.get(m).visible);
         let book = self.pool.slots[m as usize].links.book();
         let resting = *self.pool.get(m);
         let index = self.books[book as usize].instrument.index(resting.price);
@@ -74,16 +76,13 @@ impl Engine {
                 self.refresh(m);
             }
         }
-        let taker = self.pool.modify(t, |o| {
-            shrink(o);
-            *o
-        });
+        shrink(taker);
         if taker.leaves.0 == 0 {
             return false;
         }
-        let r = Report::new(ExecType::Restated, open_status(&taker), request_id)
+        let r = Report::new(ExecType::Restated, open_status(taker), request_id)
             .reason(RejectReason::SelfTradePrevented);
-        out.push(execution_report(&taker, instrument, r, ctx));
+        out.push(execution_report(taker, instrument, r, ctx));
         true
     }
 }
