@@ -202,11 +202,16 @@ impl Engine {
             self.books[a.book as usize]
                 .stops_mut(c.side)
                 .push(&mut self.pool, key, slot);
+            // It triggers at once if the last trade is already through its stop price.
+            self.run_stops(ctx, a.book, out);
         } else if !immediate && !self.would_take(a.book, c.side, a.price) {
             // A limit order that finds nothing to take rests at once: the matching loop would
-            // stop at its first check, after setting up for the fills that don't come.
+            // stop at its first check, after setting up for the fills that don't come. With no
+            // trade, no stop can trigger: each one the last trade price triggers was triggered
+            // by the command that traded at it.
             let slot = self.insert_order(order, a.book, account, Some(a.client_id));
             self.rest(slot);
+            debug_assert!(self.next_triggered(a.book).is_none());
         } else {
             // It gets a slot only if it rests: most such orders fill or are cancelled at once.
             let mut order = order;
@@ -216,9 +221,9 @@ impl Engine {
                 let slot = self.insert_order(order, a.book, account, Some(a.client_id));
                 self.rest(slot);
             }
-        }
-        if self.books[a.book as usize].has_stops() {
-            self.run_stops(ctx, a.book, out);
+            if self.books[a.book as usize].has_stops() {
+                self.run_stops(ctx, a.book, out);
+            }
         }
     }
 

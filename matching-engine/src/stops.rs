@@ -29,7 +29,7 @@ impl Engine {
         }
     }
 
-    fn next_triggered(&self, book: u32) -> Option<(Side, u32)> {
+    pub(crate) fn next_triggered(&self, book: u32) -> Option<(Side, u32)> {
         let b = &self.books[book as usize];
         let last = b.last_trade?;
         [(Side::Buy, &b.buy_stops), (Side::Sell, &b.sell_stops)]
