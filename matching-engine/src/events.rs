@@ -163,19 +163,7 @@ impl Engine {
     /// Appends an execution report about the order in `slot`.
     #[inline(always)]
     pub(crate) fn report(&self, ctx: Ctx, slot: u32, r: Report, out: &mut Vec<Event>) {
-        self.report_in(ctx, slot, self.instrument_of(slot), r, out);
-    }
-
-    /// [`Self::report`] for a caller that has the order's instrument at hand.
-    #[inline(always)]
-    pub(crate) fn report_in(
-        &self,
-        ctx: Ctx,
-        slot: u32,
-        instrument: InstrumentId,
-        r: Report,
-        out: &mut Vec<Event>,
-    ) {
+        let instrument = self.instrument_of(slot);
         out.push(execution_report(self.pool.get(slot), instrument, r, ctx));
     }
 
