@@ -25,8 +25,8 @@ use protocol::*;
 /// The system allocator, counting allocations only while asked ([`AllocationCount`]), that
 /// is during Lockstep's chunks. The baselines allocate as they match, and a counter updated on
 /// every allocation taxes them: `stats_alloc`'s (two locked read-modify-writes per allocation
-/// and per release) slowed matchcore by about 1.3%. Outside Lockstep's chunks an allocation
-/// costs one relaxed load more than the system's.
+/// and per release) slowed matchcore by about 1% in paired runs. Outside Lockstep's chunks an
+/// allocation costs one relaxed load more than the system's.
 struct CountingWhenAsked;
 
 #[global_allocator]
